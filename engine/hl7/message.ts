@@ -1,0 +1,287 @@
+import { decodeHl7Bytes, encodeHl7Text, type Hl7Encoding } from './charset.js';
+import { readDelimiters, type Delimiters } from './delimiters.js';
+import { Hl7ParseError, Hl7PathError } from './errors.js';
+import { escapeValue, unescapeValue } from './escape.js';
+import { parsePath, type Hl7Path } from './path.js';
+import { Segment } from './segment.js';
+import { piece, setPiece } from './pieces.js';
+
+/** The explicit HL7 null: a field sent as `""` means "delete this value", unlike an empty field. */
+export const HL7_NULL = '""';
+
+/**
+ * A parsed HL7 v2 message. Segments and fields are split at parse time; repetitions,
+ * components, subcomponents and escapes are only looked at when a path reaches them.
+ * Serializing an unmodified message gives back the input exactly; a write re-joins only
+ * the segment it touched, so every other byte stays as received.
+ */
+export class Hl7Message {
+  private index: Map<string, Segment[]> | undefined;
+
+  private constructor(
+    readonly delimiters: Delimiters,
+    readonly segments: Segment[],
+    /** BOM and blank lines before the first segment, kept for a lossless round trip. */
+    private readonly prefix: string,
+    readonly encoding: Hl7Encoding,
+  ) {}
+
+  static parse(input: string | Uint8Array): Hl7Message {
+    if (typeof input === 'string') return parseText(input, 'utf8');
+    const { text, encoding } = decodeHl7Bytes(input);
+    return parseText(text, encoding);
+  }
+
+  /** @internal used by the parser. */
+  static create(delimiters: Delimiters, segments: Segment[], prefix: string, encoding: Hl7Encoding): Hl7Message {
+    return new Hl7Message(delimiters, segments, prefix, encoding);
+  }
+
+  // ---- navigation -------------------------------------------------------
+
+  /** The n-th (1-based) segment with this name, or undefined. */
+  segment(name: string, occurrence = 1): Segment | undefined {
+    return this.all(name)[occurrence - 1];
+  }
+
+  /** Every segment with this name, in message order. */
+  all(name: string): readonly Segment[] {
+    let index = this.index;
+    if (!index) {
+      index = new Map();
+      for (const s of this.segments) {
+        const list = index.get(s.name);
+        if (list) list.push(s);
+        else index.set(s.name, [s]);
+      }
+      this.index = index;
+    }
+    return index.get(name) ?? EMPTY;
+  }
+
+  // ---- reading ----------------------------------------------------------
+
+  /**
+   * The text at exactly the level the path addresses. A leaf (no deeper delimiter in it)
+   * comes back with escapes decoded; a value with deeper structure comes back as encoded
+   * text (`MSH-9` → `ADT^A01^ADT_A01`). Absent values are ''. The explicit null stays `""`.
+   */
+  get(path: string | Hl7Path): string {
+    const p = typeof path === 'string' ? parsePath(path) : path;
+    const seg = this.segment(p.segment, p.occurrence);
+    if (!seg) return '';
+    if (p.field === undefined) return seg.encode(this.delimiters.field);
+    if (seg.header && p.field <= 2) return p.field === 1 ? this.delimiters.field : seg.field(2);
+    const d = this.delimiters;
+    let text = seg.field(p.field);
+    if (text === '') return '';
+    if (p.repetition !== undefined || p.component !== undefined) text = piece(text, d.repetition, (p.repetition ?? 1) - 1);
+    if (p.component !== undefined) text = piece(text, d.component, p.component - 1);
+    if (p.subcomponent !== undefined) text = piece(text, d.subcomponent, p.subcomponent - 1);
+    if (!isLeaf(text, p, d)) return text;
+    return unescapeValue(text, d);
+  }
+
+  /** Like get, but '' and absent are `undefined` and the explicit null `""` is `null`. */
+  value(path: string | Hl7Path): string | null | undefined {
+    const v = this.get(path);
+    if (v === '') return undefined;
+    return v === HL7_NULL ? null : v;
+  }
+
+  /** Encoded text at the addressed level, escapes left as they are. */
+  getRaw(path: string | Hl7Path): string {
+    const p = typeof path === 'string' ? parsePath(path) : path;
+    const seg = this.segment(p.segment, p.occurrence);
+    if (!seg) return '';
+    if (p.field === undefined) return seg.encode(this.delimiters.field);
+    if (seg.header && p.field <= 2) return p.field === 1 ? this.delimiters.field : seg.field(2);
+    const d = this.delimiters;
+    let text = seg.field(p.field);
+    if (p.repetition !== undefined || p.component !== undefined) text = piece(text, d.repetition, (p.repetition ?? 1) - 1);
+    if (p.component !== undefined) text = piece(text, d.component, p.component - 1);
+    if (p.subcomponent !== undefined) text = piece(text, d.subcomponent, p.subcomponent - 1);
+    return text;
+  }
+
+  /** How many repetitions a field has (0 when empty or absent). */
+  repetitions(path: string | Hl7Path): number {
+    const p = typeof path === 'string' ? parsePath(path) : path;
+    if (p.field === undefined) throw new Hl7PathError(String(path), 'a field is required');
+    const seg = this.segment(p.segment, p.occurrence);
+    const text = seg ? seg.field(p.field) : '';
+    if (text === '') return 0;
+    if (seg?.header && p.field <= 2) return 1;
+    return this.delimiters.repetition === '' ? 1 : text.split(this.delimiters.repetition).length;
+  }
+
+  // ---- common header values ---------------------------------------------
+
+  get messageCode(): string { return this.get('MSH-9.1'); }
+  get triggerEvent(): string { return this.get('MSH-9.2'); }
+  get messageStructure(): string { return this.get('MSH-9.3'); }
+  /** `ADT^A01` style type, for filters and routing. */
+  get messageType(): string {
+    const t = this.triggerEvent;
+    return t ? `${this.messageCode}^${t}` : this.messageCode;
+  }
+  get controlId(): string { return this.get('MSH-10'); }
+  get version(): string { return this.get('MSH-12.1'); }
+
+  // ---- writing ----------------------------------------------------------
+
+  /** Writes a plain value (escaped for this message's delimiters), growing the message as needed. */
+  set(path: string | Hl7Path, value: string): this {
+    return this.setRaw(path, escapeValue(value, this.delimiters));
+  }
+
+  /** Writes already-encoded text (it may contain delimiters) at the addressed level. */
+  setRaw(path: string | Hl7Path, encoded: string): this {
+    const p = typeof path === 'string' ? parsePath(path) : path;
+    if (p.field === undefined) throw new Hl7PathError(String(path), 'a field is required to write');
+    let seg = this.segment(p.segment, p.occurrence);
+    while (!seg) {
+      this.appendSegment(p.segment);
+      seg = this.segment(p.segment, p.occurrence);
+    }
+    if (seg.header && p.field <= 2) throw new Hl7PathError(String(path), `${p.segment}-1 and ${p.segment}-2 hold the delimiters and cannot be written`);
+    const d = this.delimiters;
+    const at = seg.fieldIndex(p.field);
+    while (seg.fields.length <= at) seg.fields.push('');
+    let value = encoded;
+    if (p.repetition !== undefined || p.component !== undefined) {
+      const rep = (p.repetition ?? 1) - 1;
+      const repText = piece(seg.fields[at]!, d.repetition, rep);
+      if (p.component !== undefined) {
+        const compText = piece(repText, d.component, p.component - 1);
+        const newComp = p.subcomponent !== undefined ? setPiece(compText, d.subcomponent, p.subcomponent - 1, value) : value;
+        value = setPiece(repText, d.component, p.component - 1, newComp);
+      }
+      value = setPiece(seg.fields[at]!, d.repetition, rep, value);
+    }
+    seg.fields[at] = value;
+    seg.raw = undefined;
+    return this;
+  }
+
+  /** Appends an empty segment with this name and returns it. */
+  appendSegment(name: string): Segment {
+    if (!/^[A-Z][A-Z0-9]{2}$/.test(name)) throw new Hl7PathError(name, 'segment names are three characters, A-Z and 0-9');
+    const last = this.segments[this.segments.length - 1];
+    if (last && !/[\r\n]/.test(last.terminator)) last.terminator = '\r' + last.terminator;
+    const seg = new Segment(name, [name], undefined, '\r');
+    if (last && last.terminator !== '\r' && last.terminator.length > 0) {
+      // Reuse the message's own terminator style for the new segment.
+      seg.terminator = last.terminator.startsWith('\r\n') ? '\r\n' : last.terminator[0]!;
+    }
+    this.segments.push(seg);
+    this.index = undefined;
+    return seg;
+  }
+
+  // ---- output -----------------------------------------------------------
+
+  toString(): string {
+    const sep = this.delimiters.field;
+    let out = this.prefix;
+    for (const s of this.segments) out += s.encode(sep) + s.terminator;
+    return out;
+  }
+
+  /** The message as bytes, in the encoding it was read with. */
+  toBytes(): Buffer {
+    return encodeHl7Text(this.toString(), this.encoding);
+  }
+}
+
+const EMPTY: readonly Segment[] = Object.freeze([]);
+
+function isLeaf(text: string, p: Hl7Path, d: Delimiters): boolean {
+  if (p.repetition === undefined && p.component === undefined && d.repetition !== '' && text.includes(d.repetition)) return false;
+  if (p.component === undefined && text.includes(d.component)) return false;
+  if (p.subcomponent === undefined && d.subcomponent !== '' && text.includes(d.subcomponent)) return false;
+  return true;
+}
+
+function isSegmentName(line: string, fieldSep: string): boolean {
+  if (line.length < 3) return false;
+  for (let i = 0; i < 3; i++) {
+    const c = line.charCodeAt(i);
+    const upper = c >= 65 && c <= 90;
+    const digit = c >= 48 && c <= 57;
+    if (!(upper || (digit && i > 0))) return false;
+  }
+  return line.length === 3 || line[3] === fieldSep;
+}
+
+function isBlank(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 32 && c !== 9) return false;
+  }
+  return true;
+}
+
+function parseText(input: string, encoding: Hl7Encoding): Hl7Message {
+  // Leading BOM and blank lines are kept aside so the round trip is exact.
+  let start = 0;
+  if (input.charCodeAt(0) === 0xfeff) start = 1;
+  while (start < input.length && (input[start] === '\r' || input[start] === '\n' || input[start] === ' ' || input[start] === '\t')) start++;
+  if (!input.startsWith('MSH', start)) {
+    throw new Hl7ParseError(start >= input.length ? 'empty message' : 'message must start with an MSH segment', start, 1);
+  }
+  const prefix = input.slice(0, start);
+  const breaks = new BreakScanner(input);
+  const firstEnd = breaks.next(start);
+  const delimiters = readDelimiters(input.slice(start, firstEnd), start);
+  const sep = delimiters.field;
+  const segments: Segment[] = [];
+
+  let pos = start;
+  const n = input.length;
+  while (pos < n) {
+    const end = breaks.next(pos);
+    const line = input.slice(pos, end);
+    // The terminator is the CR/LF run after the line; blank lines are folded into it.
+    let t = end;
+    while (t < n) {
+      const c = input.charCodeAt(t);
+      if (c === 13 || c === 10) { t++; continue; }
+      if (c !== 32 && c !== 9) break;
+      const next = breaks.next(t);
+      if (!isBlank(input, t, next)) break;
+      t = next;
+    }
+    const terminator = t === end ? '' : input.slice(end, t);
+    if (isBlank(line, 0, line.length)) {
+      // Only possible for trailing whitespace without a line break.
+      const last = segments[segments.length - 1];
+      if (last) last.terminator += line + terminator;
+    } else {
+      if (!isSegmentName(line, sep)) {
+        throw new Hl7ParseError(`invalid segment ${JSON.stringify(line.slice(0, 4))}: a segment starts with a three-character name (A-Z, 0-9) and the field separator`, pos, segments.length + 1);
+      }
+      segments.push(new Segment(line.slice(0, 3), line.split(sep), line, terminator));
+    }
+    pos = t;
+  }
+  return Hl7Message.create(delimiters, segments, prefix, encoding);
+}
+
+/** Finds line breaks (CR or LF) left to right; remembers the next of each so a long message is scanned once. */
+class BreakScanner {
+  private cr = -2;
+  private lf = -2;
+  constructor(private readonly s: string) {}
+  /** Index of the next CR or LF at or after `from`, or the string's length. */
+  next(from: number): number {
+    const n = this.s.length;
+    if (this.cr !== n && this.cr < from) { const i = this.s.indexOf('\r', from); this.cr = i < 0 ? n : i; }
+    if (this.lf !== n && this.lf < from) { const i = this.s.indexOf('\n', from); this.lf = i < 0 ? n : i; }
+    return this.cr < this.lf ? this.cr : this.lf;
+  }
+}
+
+export function parseHl7(input: string | Uint8Array): Hl7Message {
+  return Hl7Message.parse(input);
+}
