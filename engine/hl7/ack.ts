@@ -157,7 +157,9 @@ function renderErr(d: Delimiters, version: string, e: AckError): string {
   if (versionBefore(version, 2, 5)) {
     // v2.3/v2.4: ERR-1 (ELD) = segment^sequence^field^code&text&HL70357.
     const sub = d.subcomponent || c;
-    return `ERR${f}${location}${location ? c : ''}${code}${sub}${escapeValue(codeText, d)}${sub}HL70357${sub}${sub}${text}`;
+    const where = (e.location ?? '').split('^').slice(0, 3).map((x) => escapeValue(x, d));
+    while (where.length < 3) where.push('');
+    return `ERR${f}${where.join(c)}${c}${code}${sub}${escapeValue(codeText, d)}${sub}HL70357${sub}${sub}${text}`;
   }
   // v2.5+: ERR-2 location, ERR-3 code (CWE), ERR-4 severity, ERR-8 user message.
   return ['ERR', '', location, `${code}${c}${escapeValue(codeText, d)}${c}HL70357`, e.severity ?? 'E', '', '', '', text].join(f);
