@@ -1,0 +1,38 @@
+import { CliError } from './errors.js';
+import { hl7Command } from './hl7.js';
+import { listenCommand } from './listen.js';
+import { sendCommand } from './send.js';
+
+const HELP = `sluice — HL7 v2 / FHIR interface engine
+
+usage:
+  sluice send --host H --port P [--tls ...] FILE|DIR|-   send messages over MLLP, print each ACK
+  sluice listen --port P [--host H] [--out DIR]          receive over MLLP, ACK, store to DIR
+  sluice hl7 get FILE PATH...                            print decoded values (e.g. PID-5.1 MSH-9.2)
+  sluice hl7 inspect FILE                                print a readable tree of a message
+`;
+
+/** Runs the CLI; resolves with the process exit code. Errors become one line on stderr. */
+export async function main(argv: string[], io: { out?: NodeJS.WritableStream; err?: NodeJS.WritableStream; signal?: AbortSignal } = {}): Promise<number> {
+  const out = io.out ?? process.stdout;
+  const err = io.err ?? process.stderr;
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'send': return await sendCommand(rest, out, err);
+      case 'listen': return await listenCommand(rest, out, err, io.signal);
+      case 'hl7': return await hl7Command(rest, out);
+      case undefined: case 'help': case '--help': case '-h':
+        out.write(HELP);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new CliError(`unknown command "${command}"\n${HELP}`, 2);
+    }
+  } catch (e) {
+    if (e instanceof CliError) {
+      err.write(`sluice: ${e.message}\n`);
+      return e.code;
+    }
+    throw e;
+  }
+}
