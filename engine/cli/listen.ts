@@ -19,7 +19,7 @@ async function writeDurably(file: string, bytes: Buffer): Promise<void> {
   }
 }
 
-export async function listenCommand(argv: string[], out: NodeJS.WritableStream, _err: NodeJS.WritableStream, signal?: AbortSignal): Promise<number> {
+export async function listenCommand(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream, signal?: AbortSignal): Promise<number> {
   const { values, positionals } = parse(argv, {
     host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string' },
@@ -58,7 +58,7 @@ export async function listenCommand(argv: string[], out: NodeJS.WritableStream, 
     handler,
     maxFrameBytes: values['max-frame'] ? intOption(values['max-frame'], 'max-frame') : undefined,
     maxConnections: values['max-connections'] ? intOption(values['max-connections'], 'max-connections') : undefined,
-    logger: createLogger({ name: 'sluice-listen' }),
+    logger: createLogger({ name: 'sluice-listen', destination: err }),
     tls: values['tls-cert'] ? {
       cert: await readFile(values['tls-cert']),
       key: await readFile(values['tls-key']!),
