@@ -1,0 +1,282 @@
+import { buildAck, buildNak, HL7_ERROR, Hl7ParseError, parseHl7, type Hl7Message } from '../hl7/index.js';
+import type { Logger } from '../log.js';
+import type { DeliveryStatus, MessageStatus, MessageStore, PendingWork } from '../store/types.js';
+import { FILTERED, contentText, contentType, type Envelope } from './envelope.js';
+import { DestinationQueue, type DeliveryTicket } from './queue.js';
+import type { QueuePolicy } from './policy.js';
+import type { Destination, Intake, Outcome, Source, SourceMeta, Step } from './types.js';
+
+export type RespondFrom = 'received' | 'processed' | 'delivered';
+
+/** A route rule, compiled: a predicate and the destinations it sends to. */
+export interface CompiledRoute {
+  readonly when?: (env: Envelope) => boolean;
+  readonly to: readonly string[];
+  /** Keep evaluating later rules after this one matched. */
+  readonly continue: boolean;
+}
+
+/** A channel ready to run: config validated and components created. */
+export interface ChannelDefinition {
+  readonly name: string;
+  readonly source: Source;
+  readonly respondFrom: RespondFrom;
+  readonly duplicates: { readonly enabled: boolean; readonly windowMs: number };
+  /** HL7 path of the ordering key; messages with one key are delivered in order. */
+  readonly orderingKey: string;
+  /** HL7 path of the patient identifier stored for search. */
+  readonly patientPath: string;
+  readonly filter?: Step;
+  readonly steps: readonly { readonly name: string; readonly step: Step }[];
+  readonly route?: readonly CompiledRoute[];
+  readonly destinations: readonly { readonly name: string; readonly destination: Destination; readonly policy: QueuePolicy }[];
+}
+
+/** What processing one message came to. */
+type Processed = { status: 'FILTERED'; reason: string } | { status: 'ROUTED'; tickets: DeliveryTicket[] } | { status: 'FAILED'; error: string };
+
+const PRECEDENCE: Record<DeliveryStatus, number> = { ERROR: 4, QUEUED: 3, PENDING: 2, SENT: 1, FILTERED: 0 };
+
+/** The worst of several delivery outcomes: ERROR > QUEUED > SENT > FILTERED. */
+export function worstOf(statuses: readonly DeliveryStatus[]): DeliveryStatus {
+  return statuses.reduce<DeliveryStatus>((w, s) => (PRECEDENCE[s] > PRECEDENCE[w] ? s : w), 'FILTERED');
+}
+
+export type ChannelState = 'stopped' | 'started' | 'paused';
+
+/**
+ * The runtime of one channel: intake (durable store, duplicate check, ACK timing),
+ * the pipeline (filter, steps, router) and one queue per destination.
+ */
+export class Channel {
+  private readonly queues = new Map<string, DestinationQueue>();
+  private readonly processing = new Set<Promise<unknown>>();
+  private readonly inFlightKeys = new Set<string>();
+  private stateValue: ChannelState = 'stopped';
+
+  constructor(
+    readonly def: ChannelDefinition,
+    private readonly store: MessageStore,
+    private readonly logger: Logger,
+  ) {
+    for (const d of def.destinations) {
+      this.queues.set(d.name, new DestinationQueue(d.name, d.destination, d.policy, store, def.name, logger));
+    }
+  }
+
+  get name(): string { return this.def.name; }
+  get state(): ChannelState { return this.stateValue; }
+
+  /** Resumes unfinished work from the store, then starts the source. */
+  async start(): Promise<void> {
+    if (this.stateValue === 'started') return;
+    if (this.stateValue === 'stopped') await this.recover();
+    await this.def.source.start(this.intake);
+    this.stateValue = 'started';
+    this.logger.info({ channel: this.name, source: this.def.source.describe() }, 'channel started');
+  }
+
+  /** Stops taking new messages; queues keep delivering. */
+  async pause(): Promise<void> {
+    if (this.stateValue !== 'started') return;
+    await this.def.source.stop();
+    this.stateValue = 'paused';
+  }
+
+  /** Stops the source, lets in-flight processing finish, then stops the queues. */
+  async stop(): Promise<void> {
+    if (this.stateValue === 'stopped') return;
+    if (this.stateValue === 'started') await this.def.source.stop();
+    await Promise.allSettled([...this.processing]);
+    await Promise.all([...this.queues.values()].map((q) => q.stop()));
+    this.stateValue = 'stopped';
+    this.logger.info({ channel: this.name }, 'channel stopped');
+  }
+
+  /** Takes one message from a source. Never answers AA before the message is durably stored. */
+  readonly intake: Intake = async (raw: Uint8Array, meta: SourceMeta): Promise<Outcome> => {
+    const receivedAt = Date.now();
+    let message: Hl7Message;
+    try {
+      message = parseHl7(raw);
+    } catch (err) {
+      if (!(err instanceof Hl7ParseError)) throw err;
+      return this.rejectUnparsable(raw, meta, receivedAt, err);
+    }
+    const controlId = message.controlId || meta.sourceId;
+    const sender = `${message.getRaw('MSH-3')}^${message.getRaw('MSH-4')}`;
+    const common = {
+      channel: this.name, receivedAt, sourceKind: meta.kind, peer: meta.peer, controlId, sender,
+      messageType: message.messageType, patientId: message.get(this.def.patientPath) || undefined,
+      orderingKey: message.get(this.def.orderingKey) || '', raw,
+    };
+
+    const dupKey = this.def.duplicates.enabled && controlId ? `${sender}\u0000${controlId}` : undefined;
+    if (dupKey) {
+      const earlier = this.inFlightKeys.has(dupKey)
+        ? 'in-flight'
+        : await this.store.findDuplicate(this.name, sender, controlId!, receivedAt - this.def.duplicates.windowMs).catch(() => undefined);
+      if (earlier) {
+        const duplicateOf = earlier === 'in-flight' ? undefined : earlier;
+        try {
+          const id = await this.store.receive({ ...common, duplicateOf, status: 'FILTERED', error: 'duplicate' });
+          this.logger.info({ channel: this.name, messageId: id, duplicateOf }, 'duplicate message acknowledged, not processed');
+          return { status: 'accepted', ackCode: 'AA', messageId: id, duplicateOf, text: 'duplicate', ack: buildAck(message, { code: 'AA' }) };
+        } catch (err) {
+          return this.storeFailed(message, err);
+        }
+      }
+      this.inFlightKeys.add(dupKey);
+    }
+
+    let id: string;
+    try {
+      id = await this.store.receive(common);
+    } catch (err) {
+      if (dupKey) this.inFlightKeys.delete(dupKey);
+      return this.storeFailed(message, err);
+    }
+    const env: Envelope = {
+      id, channel: this.name, receivedAt, source: { kind: meta.kind, peer: meta.peer, controlId, sender },
+      raw, content: { kind: 'hl7v2', message }, key: common.orderingKey, warnings: [], stages: [{ stage: 'received', at: receivedAt }],
+    };
+    const processed = this.track(this.process(env).finally(() => { if (dupKey) this.inFlightKeys.delete(dupKey); }));
+
+    if (this.def.respondFrom === 'received') return accepted(message, id);
+    const result = await processed;
+    if (result.status === 'FAILED') return { status: 'error', ackCode: 'AE', messageId: id, text: result.error, ack: buildAck(message, { code: 'AE', error: { text: result.error } }) };
+    if (this.def.respondFrom === 'processed' || result.status === 'FILTERED') return accepted(message, id);
+    const first = worstOf(await Promise.all(result.tickets.map((t) => t.first)));
+    if (first === 'ERROR') {
+      const text = 'delivery failed';
+      return { status: 'error', ackCode: 'AE', messageId: id, text, ack: buildAck(message, { code: 'AE', error: { text } }) };
+    }
+    return accepted(message, id, first === 'QUEUED' ? 'queued for retry' : undefined);
+  };
+
+  /** Re-runs a stored message (reprocess), keeping its id. */
+  async reprocess(id: string): Promise<void> {
+    await this.store.markForReprocess(id, 'reprocess requested');
+    const detail = await this.store.get(id);
+    if (!detail) throw new Error(`message ${id} not found`);
+    await this.resume({ message: detail, deliveries: [] }, detail.raw);
+  }
+
+  private async recover(): Promise<void> {
+    const pending = await this.store.pending(this.name);
+    if (pending.length === 0) return;
+    this.logger.info({ channel: this.name, count: pending.length }, 'resuming unfinished messages');
+    for (const work of pending) {
+      const detail = await this.store.get(work.message.id);
+      if (detail) void this.resume(work, detail.raw);
+    }
+  }
+
+  private resume(work: PendingWork, raw: Uint8Array): Promise<Processed> {
+    const m = work.message;
+    let message: Hl7Message;
+    try {
+      message = parseHl7(raw);
+    } catch (err) {
+      return this.store.updateMessage(m.id, { status: 'ERROR', error: (err as Error).message }).then(() => ({ status: 'FAILED' as const, error: (err as Error).message }));
+    }
+    const env: Envelope = {
+      id: m.id, channel: this.name, receivedAt: m.receivedAt, source: { kind: m.sourceKind, peer: m.peer, controlId: m.controlId, sender: m.sender },
+      raw, content: { kind: 'hl7v2', message }, key: m.orderingKey ?? '', warnings: [], stages: [{ stage: 'resumed', at: Date.now() }],
+    };
+    return this.track(this.process(env, work));
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.processing.add(p);
+    void p.finally(() => this.processing.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /** Filter, steps, router; then hands the message to its destinations' queues. */
+  private async process(env: Envelope, resumed?: PendingWork): Promise<Processed> {
+    const ctx = { channel: this.name, logger: this.logger };
+    let current: Envelope = env;
+    try {
+      if (this.def.filter) {
+        const r = await this.def.filter(current, ctx);
+        if (r === FILTERED) return this.filtered(env, 'filter');
+        current = r;
+      }
+      for (const { name, step } of this.def.steps) {
+        const r = await step(current, ctx);
+        if (r === FILTERED) return this.filtered(env, `step ${name}`);
+        current = r;
+        current.stages.push({ stage: name, at: Date.now() });
+      }
+    } catch (err) {
+      const error = `transform failed: ${err instanceof Error ? err.message : String(err)}`;
+      await this.store.updateMessage(env.id, { status: 'ERROR', error }, { kind: 'error', detail: error });
+      return { status: 'FAILED', error };
+    }
+    const targets = this.routeOf(current);
+    if (targets.length === 0) return this.filtered(env, 'no route matched');
+
+    const warnings = current.warnings.length ? `; ${current.warnings.length} warning(s)` : '';
+    await this.store.saveContent(env.id, 'transformed', contentText(current.content), contentType(current.content));
+    await this.store.updateMessage(env.id, { status: 'TRANSFORMED' }, { kind: 'transformed', detail: `to ${targets.join(', ')}${warnings}` });
+
+    const done = new Map((resumed?.deliveries ?? []).map((d) => [d.destination, d]));
+    const tickets: DeliveryTicket[] = [];
+    for (const name of targets) {
+      const prior = done.get(name);
+      if (prior && (prior.status === 'SENT' || prior.status === 'ERROR' || prior.status === 'FILTERED')) {
+        tickets.push({ first: Promise.resolve(prior.status), done: Promise.resolve(prior.status) });
+        continue;
+      }
+      tickets.push(this.queues.get(name)!.enqueue(current, prior && { attempts: prior.attempts, nextAttemptAt: prior.nextAttemptAt }));
+    }
+    // The message's own status follows its deliveries: QUEUED while any retries, then the worst final one.
+    void Promise.all(tickets.map((t) => t.first)).then(async (firsts) => {
+      if (worstOf(firsts) === 'QUEUED') await this.store.updateMessage(env.id, { status: 'QUEUED' });
+      const finals = await Promise.all(tickets.map((t) => t.done));
+      const worst = worstOf(finals);
+      if (worst !== 'QUEUED') await this.store.updateMessage(env.id, { status: worst as MessageStatus }, { kind: 'completed', detail: worst });
+    }).catch((err: unknown) => this.logger.error({ channel: this.name, messageId: env.id, err: (err as Error).message }, 'could not record final status'));
+    return { status: 'ROUTED', tickets };
+  }
+
+  private routeOf(env: Envelope): string[] {
+    const rules = this.def.route;
+    if (!rules) return this.def.destinations.map((d) => d.name);
+    const out: string[] = [];
+    for (const rule of rules) {
+      if (rule.when && !rule.when(env)) continue;
+      for (const t of rule.to) if (!out.includes(t)) out.push(t);
+      if (!rule.continue) break;
+    }
+    return out;
+  }
+
+  private async filtered(env: Envelope, reason: string): Promise<Processed> {
+    await this.store.updateMessage(env.id, { status: 'FILTERED' }, { kind: 'filtered', detail: reason });
+    return { status: 'FILTERED', reason };
+  }
+
+  private async rejectUnparsable(raw: Uint8Array, meta: SourceMeta, receivedAt: number, err: Hl7ParseError): Promise<Outcome> {
+    const text = `not a valid HL7 v2 message: ${err.message}`;
+    const nak = buildNak({ code: 'AR', error: { code: HL7_ERROR.segmentSequence, text } });
+    try {
+      // Bad input loses nothing: it is stored as ERROR where it can be found and fixed.
+      const id = await this.store.receive({ channel: this.name, receivedAt, sourceKind: meta.kind, peer: meta.peer, controlId: meta.sourceId, raw, status: 'ERROR', error: text });
+      return { status: 'rejected', ackCode: 'AR', messageId: id, text, ack: nak };
+    } catch {
+      return { status: 'error', ackCode: 'AR', text, ack: nak };
+    }
+  }
+
+  private storeFailed(message: Hl7Message, err: unknown): Outcome {
+    this.logger.error({ channel: this.name, err: (err as Error).message }, 'store write failed: message not accepted');
+    const text = 'message could not be stored; resend later';
+    return { status: 'error', ackCode: 'AE', text, ack: buildAck(message, { code: 'AE', error: { code: HL7_ERROR.applicationInternalError, text } }) };
+  }
+}
+
+function accepted(message: Hl7Message, id: string, text?: string): Outcome {
+  return { status: 'accepted', ackCode: 'AA', messageId: id, text, ack: buildAck(message, { code: 'AA', text }) };
+}

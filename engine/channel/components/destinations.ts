@@ -1,0 +1,147 @@
+import { mkdir, open, rename } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { zDuration } from '../../duration.js';
+import { MllpSender, MllpSendError } from '../../mllp/index.js';
+import { registerComponent } from '../../registry.js';
+import { contentText, contentType } from '../envelope.js';
+import { fillTemplate } from '../template.js';
+import { permanent, sent, transient, type Destination } from '../types.js';
+import { clientTlsSchema } from './tls.js';
+
+registerComponent({
+  kind: 'destination', name: 'mllp',
+  description: 'MLLP sender: one persistent connection, waits for each ACK and checks it answers the message sent.',
+  schema: z.object({
+    host: z.string(),
+    port: z.number().int().min(1).max(65535),
+    ackTimeout: zDuration.default(30_000),
+    connectTimeout: zDuration.default(5_000),
+    onAE: z.enum(['retry', 'error']).default('retry').describe('AE/CE: application error at the peer, often temporary'),
+    onAR: z.enum(['retry', 'error']).default('error').describe('AR/CR: the peer rejected the message'),
+    tls: clientTlsSchema.optional(),
+  }).strict(),
+  example: 'mllp: { host: lab.example.org, port: 2575 }',
+  create: (o, ctx): Destination => {
+    const sender = new MllpSender({
+      host: o.host, port: o.port, ackTimeoutMs: o.ackTimeout, connectTimeoutMs: o.connectTimeout, maxConnectAttempts: 1, logger: ctx.logger,
+      tls: o.tls,
+    });
+    return {
+      async send(env) {
+        const text = contentText(env.content);
+        try {
+          const ack = await sender.send(text);
+          const ackText = ack.raw.toString('utf8');
+          if (ack.ok) return sent(ackText, text);
+          const rejected = ack.code === 'AR' || ack.code === 'CR';
+          const retry = rejected ? o.onAR === 'retry' : o.onAE === 'retry';
+          const error = `${ack.code}${ack.text ? `: ${ack.text}` : ''}`;
+          return retry ? { ok: false, transient: true, error, response: ackText } : permanent(error, ackText);
+        } catch (err) {
+          if (err instanceof MllpSendError) return transient(err.message);
+          return permanent(`cannot send: ${(err as Error).message}`);
+        }
+      },
+      close: () => sender.close(),
+    };
+  },
+});
+
+registerComponent({
+  kind: 'destination', name: 'file',
+  description: 'Writes each message to a file (written to a temporary name, fsynced, then renamed).',
+  schema: z.object({
+    dir: z.string(),
+    name: z.string().default('{id}.hl7').describe('file name template: {id} {channel} {controlId} {messageType} {date} or an HL7 path like {MSH-4}'),
+  }).strict(),
+  example: "file: { dir: ./out, name: '{date}-{controlId}.hl7' }",
+  create: (o): Destination => ({
+    async send(env) {
+      const name = fillTemplate(o.name, env, true);
+      const target = path.join(o.dir, name);
+      const tmp = `${target}.${process.pid}.tmp`;
+      try {
+        await mkdir(o.dir, { recursive: true });
+        const fh = await open(tmp, 'w');
+        try {
+          await fh.writeFile(contentText(env.content));
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await rename(tmp, target);
+        return sent(target);
+      } catch (err) {
+        return transient(`cannot write ${target}: ${(err as Error).message}`);
+      }
+    },
+    close: async () => {},
+  }),
+});
+
+/** Retry-After in seconds or as an HTTP date, in ms. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+registerComponent({
+  kind: 'destination', name: 'http',
+  description: 'HTTP sender: POSTs the message; 2xx is sent, 408/429/5xx are retried (honouring Retry-After), other 4xx are errors.',
+  schema: z.object({
+    url: z.string().url(),
+    method: z.enum(['POST', 'PUT']).default('POST'),
+    headers: z.record(z.string(), z.string()).default({}),
+    timeout: zDuration.default(30_000),
+    contentType: z.string().optional().describe('default: by content (HL7 v2, FHIR JSON, ...)'),
+  }).strict(),
+  example: 'http: { url: https://example.org/inbound, headers: { authorization: "${env:INBOUND_TOKEN}" } }',
+  create: (o): Destination => ({
+    async send(env, sendCtx) {
+      const body = contentText(env.content);
+      let res: Response;
+      try {
+        res = await fetch(o.url, {
+          method: o.method, body, redirect: 'manual',
+          headers: { 'content-type': o.contentType ?? contentType(env.content), ...o.headers },
+          signal: AbortSignal.any([AbortSignal.timeout(o.timeout), sendCtx.signal]),
+        });
+      } catch (err) {
+        return transient(`HTTP ${o.method} failed: ${(err as Error).message}`);
+      }
+      const text = await res.text().catch(() => '');
+      if (res.ok) return sent(text, body);
+      const error = `HTTP ${res.status}`;
+      if (res.status === 408 || res.status === 425 || res.status === 429 || res.status >= 500) {
+        return { ok: false, transient: true, error, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')), response: text };
+      }
+      return permanent(error, text);
+    },
+    close: async () => {},
+  }),
+});
+
+/** What the `channel` destination needs from the engine. */
+export interface ChannelLookup {
+  intakeOf(channel: string): ((raw: Uint8Array, meta: { kind: string; peer?: string }) => Promise<{ status: string; text?: string }>) | undefined;
+}
+
+registerComponent({
+  kind: 'destination', name: 'channel',
+  description: 'Hands the message to another channel of this engine (stored there as a new message).',
+  schema: z.object({ channel: z.string() }).strict(),
+  example: 'channel: { channel: lab-archive }',
+  create: (o, ctx): Destination => ({
+    async send(env) {
+      const intake = (ctx.engine as ChannelLookup | undefined)?.intakeOf(o.channel);
+      if (!intake) return transient(`channel "${o.channel}" is not running`);
+      const outcome = await intake(Buffer.from(contentText(env.content), 'utf8'), { kind: 'channel', peer: ctx.channel });
+      if (outcome.status === 'accepted') return sent(outcome.text);
+      return outcome.status === 'rejected' ? permanent(`rejected by channel ${o.channel}: ${outcome.text ?? ''}`) : transient(`channel ${o.channel}: ${outcome.text ?? 'error'}`);
+    },
+    close: async () => {},
+  }),
+});

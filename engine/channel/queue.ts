@@ -1,0 +1,127 @@
+import type { Logger } from '../log.js';
+import type { DeliveryStatus, MessageStore } from '../store/types.js';
+import { contentText, type Envelope } from './envelope.js';
+import { KeyedSerializer, Semaphore } from './keyed.js';
+import { retryDelayMs, type QueuePolicy } from './policy.js';
+import { transient, type Destination, type DeliveryResult } from './types.js';
+
+/** First outcome (for respondFrom: delivered) and final outcome of one delivery. */
+export interface DeliveryTicket {
+  readonly first: Promise<DeliveryStatus>;
+  readonly done: Promise<DeliveryStatus>;
+}
+
+/** Where a recovered delivery left off. */
+export interface PriorAttempts {
+  readonly attempts: number;
+  readonly nextAttemptAt?: number;
+}
+
+/**
+ * One destination's queue. Deliveries with the same ordering key go strictly in order
+ * (a retrying message holds back only its own key); different keys run in parallel up to
+ * the policy's concurrency. Every status change is written to the store before it counts.
+ */
+export class DestinationQueue {
+  private readonly lanes = new KeyedSerializer();
+  private readonly slots: Semaphore;
+  private readonly inFlight = new Set<Promise<DeliveryStatus>>();
+  private readonly wakers = new Set<() => void>();
+  private readonly abort = new AbortController();
+  private stopping = false;
+
+  constructor(
+    readonly name: string,
+    private readonly destination: Destination,
+    readonly policy: QueuePolicy,
+    private readonly store: MessageStore,
+    private readonly channel: string,
+    private readonly logger: Logger,
+  ) {
+    this.slots = new Semaphore(Math.max(1, policy.concurrency));
+  }
+
+  enqueue(env: Envelope, prior?: PriorAttempts): DeliveryTicket {
+    let resolveFirst!: (s: DeliveryStatus) => void;
+    const first = new Promise<DeliveryStatus>((r) => { resolveFirst = r; });
+    const done = this.lanes.run(env.key ?? '', () => this.deliver(env, prior, resolveFirst));
+    const tracked = done.catch((err: unknown) => {
+      // A store failure mid-delivery: the row keeps its last durable state and recovery resumes it.
+      this.logger.error({ channel: this.channel, destination: this.name, messageId: env.id, err: (err as Error).message }, 'delivery bookkeeping failed');
+      resolveFirst('QUEUED');
+      return 'QUEUED' as DeliveryStatus;
+    });
+    this.inFlight.add(tracked);
+    void tracked.then(() => this.inFlight.delete(tracked));
+    return { first, done: tracked };
+  }
+
+  /** Stops after the attempts in progress; queued work stays QUEUED in the store. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.abort.abort();
+    for (const wake of this.wakers) wake();
+    await Promise.all([...this.inFlight]);
+    await this.destination.close();
+  }
+
+  private async deliver(env: Envelope, prior: PriorAttempts | undefined, first: (s: DeliveryStatus) => void): Promise<DeliveryStatus> {
+    const { store, name } = this;
+    let attempts = prior?.attempts ?? 0;
+    if (prior?.nextAttemptAt !== undefined && prior.nextAttemptAt > Date.now()) {
+      first('QUEUED');
+      await this.sleep(prior.nextAttemptAt - Date.now());
+    } else if (this.policy.mode === 'always' && attempts === 0) {
+      await store.setDelivery(env.id, name, { status: 'QUEUED', attempts: 0 }, { kind: 'queued', destination: name });
+      first('QUEUED');
+    }
+    for (;;) {
+      if (this.stopping) { first('QUEUED'); return 'QUEUED'; }
+      const release = await this.slots.acquire();
+      attempts++;
+      let result: DeliveryResult;
+      try {
+        result = await this.destination.send(env, { channel: this.channel, destination: name, attempt: attempts, logger: this.logger, signal: this.abort.signal });
+      } catch (err) {
+        // A destination should return a typed failure; a throw is treated as transient so nothing is lost.
+        result = transient(err instanceof Error ? err.message : String(err));
+      } finally {
+        release();
+      }
+      if (result.ok) {
+        if (result.sent !== undefined) await store.saveContent(env.id, 'sent', result.sent, 'text/plain', name);
+        if (result.response !== undefined) await store.saveContent(env.id, 'response', result.response, result.responseType ?? 'text/plain', name);
+        await store.setDelivery(env.id, name, { status: 'SENT', attempts, nextAttemptAt: null, error: null }, { kind: 'sent', destination: name, detail: `attempt ${attempts}` });
+        first('SENT');
+        return 'SENT';
+      }
+      if (result.response !== undefined) await store.saveContent(env.id, 'response', result.response, 'text/plain', name);
+      const final = !result.transient || this.policy.mode === 'never' || attempts >= this.policy.maxAttempts;
+      if (final) {
+        const why = result.transient ? `gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${result.error}` : result.error;
+        await store.setDelivery(env.id, name, { status: 'ERROR', attempts, nextAttemptAt: null, error: why }, { kind: 'error', destination: name, detail: why });
+        this.logger.warn({ channel: this.channel, destination: name, messageId: env.id, attempts }, 'delivery failed');
+        first('ERROR');
+        return 'ERROR';
+      }
+      const delay = retryDelayMs(this.policy, attempts, result.retryAfterMs);
+      await store.setDelivery(env.id, name, { status: 'QUEUED', attempts, nextAttemptAt: Date.now() + delay, error: result.error }, { kind: 'retry', destination: name, detail: `attempt ${attempts} failed: ${result.error}; next in ${delay} ms` });
+      first('QUEUED');
+      await this.sleep(delay);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = (): void => { clearTimeout(timer); this.wakers.delete(wake); resolve(); };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
+    });
+  }
+}
+
+/** The text a destination should send: the envelope's current content. */
+export function outboundText(env: Envelope): string {
+  return contentText(env.content);
+}

@@ -1,0 +1,94 @@
+import type { ChannelConfig, EngineConfig } from '../config/schema.js';
+import { buildChannel } from './channel/build.js';
+import { Channel } from './channel/channel.js';
+import type { ChannelLookup } from './channel/components/destinations.js';
+import type { Logger } from './log.js';
+import { openStore } from './store/index.js';
+import type { MessageStore } from './store/types.js';
+
+const PRUNE_EVERY_MS = 60 * 60_000;
+
+/**
+ * The running engine: one message store and the deployed channels. Channels can be
+ * deployed, undeployed, started, stopped and paused while it runs.
+ */
+export class Engine implements ChannelLookup {
+  private readonly channels = new Map<string, Channel>();
+  private pruneTimer: NodeJS.Timeout | undefined;
+
+  private constructor(readonly config: EngineConfig, readonly store: MessageStore, private readonly logger: Logger) {}
+
+  /** Opens the store; call deploy() for each channel, or use startAll(). */
+  static async open(config: EngineConfig, logger: Logger, store?: MessageStore): Promise<Engine> {
+    const s = store ?? await openStore({ url: config.store.url, dataDir: config.dataDir, encryptionKey: config.store.encryptionKey });
+    const engine = new Engine(config, s, logger);
+    engine.schedulePrune();
+    return engine;
+  }
+
+  /** Deploys and starts every enabled channel. */
+  async startAll(channels: readonly ChannelConfig[]): Promise<void> {
+    for (const c of channels) {
+      if (!c.enabled) continue;
+      this.deploy(c);
+    }
+    for (const c of this.channels.values()) await c.start();
+  }
+
+  /** Creates a channel's components and registers it (stopped). Replaces nothing: undeploy first. */
+  deploy(cfg: ChannelConfig): Channel {
+    if (this.channels.has(cfg.name)) throw new Error(`channel "${cfg.name}" is already deployed`);
+    const logger = this.logger.child({ channel: cfg.name });
+    const def = buildChannel(cfg, { channel: cfg.name, dataDir: this.config.dataDir, logger, engine: this });
+    const channel = new Channel(def, this.store, logger);
+    this.channels.set(cfg.name, channel);
+    return channel;
+  }
+
+  /** Stops a channel (draining in-flight work) and removes it. */
+  async undeploy(name: string): Promise<void> {
+    const c = this.require(name);
+    await c.stop();
+    this.channels.delete(name);
+  }
+
+  channel(name: string): Channel | undefined {
+    return this.channels.get(name);
+  }
+
+  list(): Channel[] {
+    return [...this.channels.values()];
+  }
+
+  intakeOf(name: string): Channel['intake'] | undefined {
+    const c = this.channels.get(name);
+    return c && c.state !== 'stopped' ? c.intake : undefined;
+  }
+
+  /** Graceful shutdown: every channel drains, then the store closes. */
+  async stop(): Promise<void> {
+    clearInterval(this.pruneTimer);
+    await Promise.all([...this.channels.values()].map((c) => c.stop()));
+    await this.store.close();
+  }
+
+  private require(name: string): Channel {
+    const c = this.channels.get(name);
+    if (!c) throw new Error(`no channel named "${name}" (deployed: ${[...this.channels.keys()].join(', ') || 'none'})`);
+    return c;
+  }
+
+  private schedulePrune(): void {
+    const retention = this.config.store.retention;
+    if (!retention) return;
+    const prune = (): void => {
+      this.store.prune(Date.now() - retention).then(
+        (n) => { if (n > 0) this.logger.info({ pruned: n }, 'retention: old messages pruned'); },
+        (err: unknown) => this.logger.error({ err: (err as Error).message }, 'retention pruning failed'),
+      );
+    };
+    this.pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
+    this.pruneTimer.unref();
+    setImmediate(prune);
+  }
+}
