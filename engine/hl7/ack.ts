@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { DEFAULT_DELIMITERS, encodingCharacters, type Delimiters } from './delimiters.js';
 import { escapeValue } from './escape.js';
 import type { Hl7Message } from './message.js';
@@ -57,17 +57,31 @@ export interface AckOptions {
 }
 
 const BASE36 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
-let counter = 0;
-const processTag = randomBytes(2).readUInt16BE(0) % 1296;
+// Random per-process values, so processes running side by side (cluster workers) differ.
+const processTag = randomInt(1679616);
+const counterBase = randomInt(46656);
+let lastTime = 0;
+let seq = 0;
 
 /**
  * A control id unique across messages and restarts: time in ms (base 36), a per-process
- * random tag, and a counter; at most 20 characters (the v2.5 limit of MSH-10).
+ * random tag, a per-millisecond counter and two random characters; 17 characters until
+ * 2059, at most 20 (the v2.5 limit of MSH-10). Within a process ids never repeat: the time
+ * part never goes backwards (clock steps, a fixed `now`) and a full millisecond moves on
+ * to the next one.
  */
-export function newControlId(now = Date.now()): string {
-  counter = (counter + 1) % 46656;
-  const rnd = randomBytes(2).readUInt16BE(0) % 1296;
-  return now.toString(36).toUpperCase() + pad36(processTag, 2) + pad36(counter, 3) + pad36(rnd, 2);
+export function newControlId(time = Date.now()): string {
+  const now = Math.floor(time);
+  if (now > lastTime) {
+    lastTime = now;
+    seq = 0;
+  } else if (++seq >= 46656) {
+    lastTime++;
+    seq = 0;
+  }
+  // randomInt draws from a cached pool; randomBytes(2) would cost a system call per id.
+  const rnd = randomInt(1296);
+  return lastTime.toString(36).toUpperCase() + pad36(processTag, 4) + pad36((counterBase + seq) % 46656, 3) + pad36(rnd, 2);
 }
 
 function pad36(n: number, width: number): string {

@@ -19,7 +19,8 @@ const ENVELOPE = new Set(['FHS', 'BHS', 'BTS', 'FTS']);
 /**
  * Splits a batch file (FHS/BHS/…/BTS/FTS), or bare concatenated messages, into messages.
  * A message starts at each MSH line; anything other than envelope segments before the
- * first MSH is an error, since it cannot belong to any message.
+ * first MSH is an error, since it cannot belong to any message. A BOM at the very start
+ * is dropped; one in front of a later MSH stays with that message.
  */
 export function splitBatch(text: string): Hl7Batch {
   const messages: string[] = [];
@@ -38,7 +39,9 @@ export function splitBatch(text: string): Hl7Batch {
     while (end < text.length && text[end] !== '\r' && text[end] !== '\n') end++;
     let t = end;
     while (t < text.length && (text[t] === '\r' || text[t] === '\n')) t++;
-    const line = text.slice(pos, end);
+    // Files concatenated with `cat` carry each file's BOM in front of its first line; a message
+    // keeps it (the parser takes it as a prefix), an envelope line drops it.
+    const line = text.charCodeAt(pos) === 0xfeff ? text.slice(pos + 1, end) : text.slice(pos, end);
     const whole = text.slice(pos, t);
     lineNo++;
     const name = line.slice(0, 3);
@@ -83,15 +86,19 @@ export interface BuildBatchOptions {
   now?: Date;
 }
 
+const LEADING = /^\uFEFF?[\r\n]*/;
+
 /** Wraps messages in a BHS/BTS batch (and FHS/FTS when `file`), CR-terminated. */
 export function buildBatch(messages: readonly string[], opts: BuildBatchOptions = {}): string {
-  const firstLine = messages[0]?.split(/\r\n|\r|\n/, 1)[0];
+  // A BOM (and blank lines) may open a file, not a message inside a batch: splitBatch would take it for junk.
+  const bodies = messages.map((m) => m.replace(LEADING, ''));
+  const firstLine = bodies[0]?.split(/\r\n|\r|\n/, 1)[0];
   const d = opts.delimiters ?? (firstLine?.startsWith('MSH') ? readDelimiters(firstLine) : DEFAULT_DELIMITERS);
   const f = d.field;
   const enc = encodingCharacters(d);
   const ts = formatHl7Timestamp(opts.now ?? new Date());
   const head = [opts.sendingApplication ?? '', opts.sendingFacility ?? '', opts.receivingApplication ?? '', opts.receivingFacility ?? '', ts, '', '', '', opts.controlId ?? ''].join(f);
-  const body = messages.map((m) => (/[\r\n]$/.test(m) ? m : m + '\r')).join('');
+  const body = bodies.map((m) => (/[\r\n]$/.test(m) ? m : m + '\r')).join('');
   let out = `BHS${f}${enc}${f}${head}\r${body}BTS${f}${messages.length}\r`;
   if (opts.file) out = `FHS${f}${enc}${f}${head}\r${out}FTS${f}1\r`;
   return out;

@@ -40,17 +40,22 @@ export function readDelimiters(line: string, offset = 0): Delimiters {
     throw new Hl7ParseError(`invalid field separator ${JSON.stringify(field)}`, offset + 3);
   }
   const end = line.indexOf(field, 4);
-  const enc = end < 0 ? line.slice(4) : line.slice(4, end);
-  if (enc.length < 1 || enc.length > 5) {
-    throw new Hl7ParseError(`encoding characters must be 1 to 5 characters, got ${JSON.stringify(enc)}`, offset + 4);
-  }
+  const raw = end < 0 ? line.slice(4) : line.slice(4, end);
+  // A character written twice in a row (`^~\\&`, a common string-escaping slip) is read once;
+  // MSH-2 itself keeps the text as received, so the message still round-trips exactly.
+  let enc = '';
   const seen = new Set<string>([field]);
-  for (let i = 0; i < enc.length; i++) {
-    const c = enc[i]!;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (i > 0 && c === raw[i - 1]) continue;
     if (FORBIDDEN.test(c) || c === ' ' || seen.has(c)) {
       throw new Hl7ParseError(`invalid or repeated encoding character ${JSON.stringify(c)}`, offset + 4 + i);
     }
     seen.add(c);
+    enc += c;
+  }
+  if (enc.length < 1 || enc.length > 5) {
+    throw new Hl7ParseError(`encoding characters must be 1 to 5 characters, got ${JSON.stringify(raw)}`, offset + 4);
   }
   return {
     field,

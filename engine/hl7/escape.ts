@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { Delimiters } from './delimiters.js';
 
 /*
@@ -13,12 +14,20 @@ function isKeptEscape(body: string): boolean {
   return c === '.' || c === 'C' || c === 'M' || c === 'Z';
 }
 
+/** True when a kept escape's body holds no delimiter: only then can it be written back as it is. */
+function isPlainBody(body: string, d: Delimiters): boolean {
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (c === d.field || c === d.component || c === d.repetition || c === d.subcomponent || c === d.truncation || c === '\r' || c === '\n') return false;
+  }
+  return true;
+}
+
 function decodeHex(hex: string): string | undefined {
   if (hex.length === 0 || hex.length % 2 !== 0 || !/^[0-9A-Fa-f]+$/.test(hex)) return undefined;
   const bytes = Buffer.from(hex, 'hex');
-  // Multi-byte hex escapes are usually UTF-8; fall back to one byte per character.
-  const utf8 = bytes.toString('utf8');
-  return utf8.includes('\uFFFD') ? bytes.toString('latin1') : utf8;
+  // Multi-byte hex escapes are usually UTF-8; otherwise one byte is one (latin1) character.
+  return isUtf8(bytes) ? bytes.toString('utf8') : bytes.toString('latin1');
 }
 
 /** Decodes delimiter and hex escapes in one leaf value. */
@@ -39,8 +48,9 @@ export function unescapeValue(value: string, d: Delimiters): string {
     switch (body) {
       case 'F': decoded = d.field; break;
       case 'S': decoded = d.component; break;
-      case 'T': decoded = d.subcomponent; break;
-      case 'R': decoded = d.repetition; break;
+      // Without that delimiter in the message the escape means nothing: keep it as written.
+      case 'T': decoded = d.subcomponent || undefined; break;
+      case 'R': decoded = d.repetition || undefined; break;
       case 'E': decoded = esc; break;
       case 'P': decoded = d.truncation || undefined; break;
       default:
@@ -63,7 +73,7 @@ export function escapeValue(value: string, d: Delimiters): string {
   let needs = false;
   for (let i = 0; i < value.length; i++) {
     const c = value[i]!;
-    if (c === d.field || c === d.component || c === d.repetition || c === esc || c === d.subcomponent || (d.truncation !== '' && c === d.truncation) || c === '\r' || c === '\n') {
+    if (c === d.field || c === d.component || c === d.repetition || c === esc || c === d.subcomponent || (d.truncation !== '' && c === d.truncation) || c === '\r' || c === '\n' || c === '\x0b' || c === '\x1c') {
       needs = true;
       break;
     }
@@ -72,7 +82,7 @@ export function escapeValue(value: string, d: Delimiters): string {
   if (esc === '') {
     // Without an escape character the delimiters cannot be represented; drop them rather than corrupt structure.
     let out = '';
-    for (const c of value) if (c !== d.field && c !== d.component && c !== d.repetition && c !== d.subcomponent && c !== '\r' && c !== '\n') out += c;
+    for (const c of value) if (c !== d.field && c !== d.component && c !== d.repetition && c !== d.subcomponent && c !== d.truncation && c !== '\r' && c !== '\n' && c !== '\x0b' && c !== '\x1c') out += c;
     return out;
   }
   let out = '';
@@ -81,7 +91,7 @@ export function escapeValue(value: string, d: Delimiters): string {
     if (c === esc) {
       // Keep an already-present formatting escape like \.br\ or \H\.
       const end = value.indexOf(esc, i + 1);
-      if (end > i + 1 && isKeptEscape(value.slice(i + 1, end)) && !/[\r\n]/.test(value.slice(i + 1, end))) {
+      if (end > i + 1 && isKeptEscape(value.slice(i + 1, end)) && isPlainBody(value.slice(i + 1, end), d)) {
         out += value.slice(i, end + 1);
         i = end;
         continue;
@@ -94,6 +104,9 @@ export function escapeValue(value: string, d: Delimiters): string {
     else if (d.truncation !== '' && c === d.truncation) out += `${esc}P${esc}`;
     else if (c === '\r') out += `${esc}X0D${esc}`;
     else if (c === '\n') out += `${esc}X0A${esc}`;
+    // MLLP framing bytes: a raw 0x0B or 0x1C in a value could cut the frame short.
+    else if (c === '\x0b') out += `${esc}X0B${esc}`;
+    else if (c === '\x1c') out += `${esc}X1C${esc}`;
     else out += c;
   }
   return out;

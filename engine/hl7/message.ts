@@ -1,5 +1,5 @@
 import { decodeHl7Bytes, encodeHl7Text, type Hl7Encoding } from './charset.js';
-import { readDelimiters, type Delimiters } from './delimiters.js';
+import { encodingCharacters, isHeaderSegment, readDelimiters, type Delimiters } from './delimiters.js';
 import { Hl7ParseError, Hl7PathError } from './errors.js';
 import { escapeValue, unescapeValue } from './escape.js';
 import { parsePath, type Hl7Path } from './path.js';
@@ -28,6 +28,7 @@ export class Hl7Message {
 
   static parse(input: string | Uint8Array): Hl7Message {
     if (typeof input === 'string') return parseText(input, 'utf8');
+    if (!(input instanceof Uint8Array)) throw new Hl7ParseError('input must be a string or bytes', 0);
     const { text, encoding } = decodeHl7Bytes(input);
     return parseText(text, encoding);
   }
@@ -132,20 +133,21 @@ export class Hl7Message {
 
   /** Writes a plain value (escaped for this message's delimiters), growing the message as needed. */
   set(path: string | Hl7Path, value: string): this {
-    return this.setRaw(path, escapeValue(value, this.delimiters));
+    let encoded = escapeValue(value, this.delimiters);
+    // latin1 has no byte for these: write them as UTF-8 hex escapes rather than mangle them in toBytes().
+    if (this.encoding === 'latin1' && this.delimiters.escape !== '' && hasWideChar(encoded)) encoded = hexEscapeWide(encoded, this.delimiters.escape);
+    return this.setRaw(path, encoded);
   }
 
   /** Writes already-encoded text (it may contain delimiters) at the addressed level. */
   setRaw(path: string | Hl7Path, encoded: string): this {
     const p = typeof path === 'string' ? parsePath(path) : path;
     if (p.field === undefined) throw new Hl7PathError(String(path), 'a field is required to write');
-    let seg = this.segment(p.segment, p.occurrence);
-    while (!seg) {
-      this.appendSegment(p.segment);
-      seg = this.segment(p.segment, p.occurrence);
-    }
-    if (seg.header && p.field <= 2) throw new Hl7PathError(String(path), `${p.segment}-1 and ${p.segment}-2 hold the delimiters and cannot be written`);
     const d = this.delimiters;
+    if (p.repetition !== undefined && p.repetition > 1 && d.repetition === '') throw new Hl7PathError(String(path), 'the message declares no repetition separator');
+    if (p.subcomponent !== undefined && p.subcomponent > 1 && d.subcomponent === '') throw new Hl7PathError(String(path), 'the message declares no subcomponent separator');
+    if (isHeaderSegment(p.segment) && p.field <= 2) throw new Hl7PathError(String(path), `${p.segment}-1 and ${p.segment}-2 hold the delimiters and cannot be written`);
+    const seg = this.segment(p.segment, p.occurrence) ?? this.grow(p.segment, p.occurrence);
     const at = seg.fieldIndex(p.field);
     while (seg.fields.length <= at) seg.fields.push('');
     let value = encoded;
@@ -164,16 +166,24 @@ export class Hl7Message {
     return this;
   }
 
+  /** Appends segments named `name` until the `occurrence`-th exists (one at least); returns the last. */
+  private grow(name: string, occurrence: number): Segment {
+    let seg = this.appendSegment(name);
+    for (let have = this.all(name).length; have < occurrence; have++) seg = this.appendSegment(name);
+    return seg;
+  }
+
   /** Appends an empty segment with this name and returns it. */
   appendSegment(name: string): Segment {
     if (!/^[A-Z][A-Z0-9]{2}$/.test(name)) throw new Hl7PathError(name, 'segment names are three characters, A-Z and 0-9');
     const last = this.segments[this.segments.length - 1];
-    if (last && !/[\r\n]/.test(last.terminator)) last.terminator = '\r' + last.terminator;
-    const seg = new Segment(name, [name], undefined, '\r');
-    if (last && last.terminator !== '\r' && last.terminator.length > 0) {
-      // Reuse the message's own terminator style for the new segment.
-      seg.terminator = last.terminator.startsWith('\r\n') ? '\r\n' : last.terminator[0]!;
-    }
+    // Reuse the message's own line break (CR, LF or CRLF) for the new segment.
+    const brk = last ? lineBreak(last.terminator) : '\r';
+    // The new segment must start a line: after an unterminated last segment, or after
+    // whitespace that followed the last line break, put a line break first.
+    if (last && !/[\r\n]$/.test(last.terminator)) last.terminator += brk;
+    // A new header segment gets this message's encoding characters as its second field.
+    const seg = new Segment(name, isHeaderSegment(name) ? [name, encodingCharacters(this.delimiters)] : [name], undefined, brk);
     this.segments.push(seg);
     this.index = undefined;
     return seg;
@@ -195,6 +205,27 @@ export class Hl7Message {
 }
 
 const EMPTY: readonly Segment[] = Object.freeze([]);
+
+function hasWideChar(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0xff) return true;
+  return false;
+}
+
+function hexEscapeWide(text: string, esc: string): string {
+  let out = '';
+  for (const c of text) out += c.charCodeAt(0) > 0xff ? `${esc}X${Buffer.from(c, 'utf8').toString('hex').toUpperCase()}${esc}` : c;
+  return out;
+}
+
+/** The first line break (CR, LF or CRLF) in a terminator; CR when there is none. */
+function lineBreak(terminator: string): string {
+  for (let i = 0; i < terminator.length; i++) {
+    const c = terminator[i]!;
+    if (c === '\n') return c;
+    if (c === '\r') return terminator[i + 1] === '\n' ? '\r\n' : c;
+  }
+  return '\r';
+}
 
 function isLeaf(text: string, p: Hl7Path, d: Delimiters): boolean {
   if (p.repetition === undefined && p.component === undefined && d.repetition !== '' && text.includes(d.repetition)) return false;
@@ -226,6 +257,8 @@ function parseText(input: string, encoding: Hl7Encoding): Hl7Message {
   // Leading BOM and blank lines are kept aside so the round trip is exact.
   let start = 0;
   if (input.charCodeAt(0) === 0xfeff) start = 1;
+  // A UTF-8 BOM in front of bytes that are not UTF-8 was decoded as latin1.
+  else if (encoding === 'latin1' && input.startsWith('\u00ef\u00bb\u00bf')) start = 3;
   while (start < input.length && (input[start] === '\r' || input[start] === '\n' || input[start] === ' ' || input[start] === '\t')) start++;
   if (!input.startsWith('MSH', start)) {
     throw new Hl7ParseError(start >= input.length ? 'empty message' : 'message must start with an MSH segment', start, 1);

@@ -18,11 +18,14 @@ export interface Hl7Path {
 const PATH = /^([A-Z][A-Z0-9]{2})(?:\[(\d+)\])?(?:[-.](\d+)(?:\[(\d+)\])?(?:[-.](\d+)(?:[-.](\d+))?)?)?$/;
 const cache = new Map<string, Hl7Path>();
 const CACHE_LIMIT = 4096;
+/** Largest number accepted at any level: a write pads up to it, so it must stay small. */
+export const MAX_PATH_INDEX = 99_999;
 
 function positive(path: string, text: string | undefined, what: string): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
   if (n < 1) throw new Hl7PathError(path, `${what} must be 1 or more`);
+  if (n > MAX_PATH_INDEX) throw new Hl7PathError(path, `${what} must be at most ${MAX_PATH_INDEX}`);
   return n;
 }
 
@@ -40,6 +43,7 @@ export function parsePath(path: string): Hl7Path {
     subcomponent: positive(path, m[6], 'subcomponent'),
   });
   if (parsed.field === 0) throw new Hl7PathError(path, 'fields are numbered from 1');
+  if (parsed.field !== undefined && parsed.field > MAX_PATH_INDEX) throw new Hl7PathError(path, `field must be at most ${MAX_PATH_INDEX}`);
   // Paths in configs are few; the cap only guards against callers that build paths from data.
   if (cache.size < CACHE_LIMIT) cache.set(path, parsed);
   return parsed;
