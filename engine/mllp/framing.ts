@@ -17,6 +17,11 @@ export function frame(payload: Buffer | string): Buffer {
 
 export class FrameTooLargeError extends Error {
   override readonly name = 'FrameTooLargeError';
+  /**
+   * Whole frames that ended earlier in the same chunk, before the oversized one. They were
+   * received in full and in order, so the caller should still handle (and ACK) them.
+   */
+  frames: Buffer[] = [];
   constructor(readonly limit: number) {
     super(`MLLP frame exceeds the limit of ${limit} bytes`);
   }
@@ -39,7 +44,10 @@ export class MllpDecoder {
 
   constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
 
-  /** Returns the frames completed by this chunk. Throws FrameTooLargeError past the limit. */
+  /**
+   * Returns the frames completed by this chunk. Throws FrameTooLargeError past the limit;
+   * the error carries the frames completed earlier in the chunk.
+   */
   push(chunk: Buffer): Buffer[] {
     const frames: Buffer[] = [];
     let i = 0;
@@ -68,7 +76,14 @@ export class MllpDecoder {
         continue;
       }
       const end = fs < 0 ? n : fs;
-      if (end > i) this.append(chunk.subarray(i, end));
+      if (end > i) {
+        try {
+          this.append(chunk.subarray(i, end));
+        } catch (err) {
+          if (err instanceof FrameTooLargeError) err.frames = frames;
+          throw err;
+        }
+      }
       if (fs < 0) break;
       frames.push(this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size));
       this.reset();

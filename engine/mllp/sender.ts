@@ -23,7 +23,10 @@ export interface AckResult {
   readonly ok: boolean;
   /** MSA-1: AA, AE, AR, CA, CE or CR. */
   readonly code: string;
-  /** MSA-2, checked equal to the sent MSH-10. */
+  /**
+   * MSA-2, checked equal to the sent MSH-10. Empty only on a negative ACK from a receiver
+   * that could not read our control id (it can only be for the one message outstanding).
+   */
   readonly controlId: string;
   /** ERR/MSA-3 text on a negative ACK. */
   readonly text: string;
@@ -42,12 +45,16 @@ export class MllpSendError extends Error {
 /**
  * An MLLP client that keeps one connection open and sends one message at a time,
  * waiting for its ACK. A connection that timed out or failed is dropped and reopened on
- * the next send, so a late ACK can never be taken for the next message's.
+ * the next send, so a late ACK can never be taken for the next message's. When a reused
+ * connection turns out to have been closed by the peer (nothing came back at all), the
+ * message is sent once more on a new connection; as with any MLLP retry, a receiver that
+ * took the message and died before ACKing may see it twice.
  */
 export class MllpSender {
   private socket: net.Socket | undefined;
   private decoder: MllpDecoder | undefined;
-  private pending: { resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  /** The message waiting for its ACK, and the socket that ACK must come on. */
+  private pending: { socket: net.Socket; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
   private chain: Promise<unknown> = Promise.resolve();
   private failures = 0;
   private closed = false;
@@ -88,19 +95,25 @@ export class MllpSender {
     if (this.closed) throw new MllpSendError('sender is closed', 'closed');
     const msg = message instanceof Hl7Message ? message : parseHl7(message);
     const payload = message instanceof Hl7Message ? message.toBytes() : typeof message === 'string' ? Buffer.from(message, 'utf8') : message;
-    const socket = await this.connect();
-    const rawAck = await new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending = undefined;
-        this.drop(socket);
-        reject(new MllpSendError(`no ACK within ${this.o.ackTimeoutMs} ms`, 'timeout'));
-      }, this.o.ackTimeoutMs);
-      this.pending = {
-        resolve: (b) => { clearTimeout(timer); resolve(b); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
-      };
-      socket.write(frame(payload));
-    });
+    const bytes = frame(payload);
+    let socket: net.Socket;
+    let rawAck: Buffer;
+    for (let attempt = 1; ; attempt++) {
+      const conn = await this.connect();
+      socket = conn.socket;
+      const readBefore = socket.bytesRead;
+      try {
+        rawAck = await this.exchange(socket, bytes);
+        break;
+      } catch (err) {
+        // A kept-alive connection the peer closed while it sat idle (or right after its
+        // last ACK: the FIN can trail the ACK by a few ms) fails before a single byte of
+        // reply. Send once more on a new connection instead of failing the message.
+        const stale = conn.reused && attempt === 1 && err instanceof MllpSendError && err.reason === 'closed' && socket.bytesRead === readBefore;
+        if (!stale) throw err;
+        this.o.logger.info({ host: this.o.host, port: this.o.port }, 'mllp connection closed by peer before any reply; resending on a new connection');
+      }
+    }
     let ack: Hl7Message;
     try {
       ack = parseHl7(rawAck);
@@ -114,25 +127,47 @@ export class MllpSender {
       this.drop(socket);
       throw new MllpSendError('ACK has no MSA-1', 'bad-ack');
     }
-    if (controlId !== msg.controlId) {
+    const ok = code === 'AA' || code === 'CA';
+    // A receiver that could not parse our message cannot echo its control id; with one
+    // message outstanding, a negative ACK without MSA-2 can only be for this one.
+    const unreadable = controlId === '' && !ok;
+    if (controlId !== msg.controlId && !unreadable) {
       // The stream is out of step; reconnect so later messages are not confused too.
       this.drop(socket);
       throw new MllpSendError(`ACK is for control id "${controlId}", sent "${msg.controlId}"`, 'mismatch');
     }
-    const ok = code === 'AA' || code === 'CA';
     const text = ok ? '' : errorText(ack);
     return { ok, code, controlId, text, raw: rawAck, ack };
   }
 
-  private async connect(): Promise<net.Socket> {
-    if (this.socket && !this.socket.destroyed) return this.socket;
+  /** Writes one framed message on `socket` and resolves with the next frame that comes back. */
+  private exchange(socket: net.Socket, bytes: Buffer): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending = undefined;
+        this.drop(socket);
+        reject(new MllpSendError(`no ACK within ${this.o.ackTimeoutMs} ms`, 'timeout'));
+      }, this.o.ackTimeoutMs);
+      this.pending = {
+        socket,
+        resolve: (b) => { clearTimeout(timer); resolve(b); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      };
+      socket.write(bytes);
+    });
+  }
+
+  /** The open connection, or a new one (with backoff after failures). */
+  private async connect(): Promise<{ socket: net.Socket; reused: boolean }> {
+    if (this.socket && this.usable(this.socket)) return { socket: this.socket, reused: true };
+    if (this.socket) this.drop(this.socket);
     let lastError: Error | undefined;
     for (let attempt = 0; attempt < this.o.maxConnectAttempts; attempt++) {
       if (this.failures > 0) await sleep(this.backoffMs());
       try {
         const socket = await this.open();
         this.failures = 0;
-        return socket;
+        return { socket, reused: false };
       } catch (err) {
         lastError = err as Error;
         this.failures++;
@@ -140,6 +175,10 @@ export class MllpSender {
       }
     }
     throw new MllpSendError(`cannot connect to ${this.o.host}:${this.o.port}: ${lastError?.message ?? 'unknown error'}`, 'connect');
+  }
+
+  private usable(socket: net.Socket): boolean {
+    return !socket.destroyed && socket.writable && !socket.readableEnded;
   }
 
   /** Exponential backoff with full jitter, capped. */
@@ -182,8 +221,8 @@ export class MllpSender {
         return;
       }
       for (const f of frames) {
-        const p = this.pending;
-        this.pending = undefined;
+        const p = this.pending?.socket === socket ? this.pending : undefined;
+        if (p) this.pending = undefined;
         if (p) p.resolve(f);
         else this.o.logger.warn({ host: this.o.host, port: this.o.port }, 'mllp: unexpected frame with no message outstanding, ignored');
       }
@@ -195,9 +234,12 @@ export class MllpSender {
   private fail(socket: net.Socket, err: Error): void {
     if (this.socket === socket) this.socket = undefined;
     socket.destroy();
-    const p = this.pending;
+    // Only the message sent on this socket fails: a socket dropped earlier (after an ACK
+    // timeout or mismatch) closes asynchronously, possibly while the next message waits.
+    const p = this.pending?.socket === socket ? this.pending : undefined;
+    if (!p) return;
     this.pending = undefined;
-    if (p) p.reject(err instanceof MllpSendError ? err : new MllpSendError(err.message, 'closed'));
+    p.reject(err instanceof MllpSendError ? err : new MllpSendError(err.message, 'closed'));
   }
 
   private drop(socket: net.Socket): void {
@@ -214,7 +256,9 @@ export function errorText(ack: Hl7Message): string {
     if (t) parts.push(t);
   }
   const msa3 = ack.get('MSA-3');
-  if (msa3 && !parts.includes(msa3)) parts.unshift(msa3);
+  // MSA-3 is often the ERR text cut to 80 characters (ending in "…" or not); do not repeat it.
+  const stem = msa3.endsWith('…') ? msa3.slice(0, -1) : msa3;
+  if (msa3 && !parts.some((p) => p.startsWith(stem))) parts.unshift(msa3);
   return parts.join('; ');
 }
 
