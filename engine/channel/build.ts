@@ -18,7 +18,7 @@ export function policyOf(q: QueueConfig): QueuePolicy {
 }
 
 /** Turns a validated channel config into a runnable definition, creating its components. */
-export function buildChannel(cfg: ChannelConfig, ctx: CreateContext): ChannelDefinition {
+export function buildChannel(cfg: ChannelConfig, ctx: CreateContext, replaceDestination?: (name: string) => Destination): ChannelDefinition {
   const filterCondition = cfg.filter ? compileCondition(cfg.filter, 'filter') : undefined;
   const filter: Step | undefined = filterCondition ? (env) => (filterCondition(env) ? env : FILTERED) : undefined;
   const route: CompiledRoute[] = cfg.route.map((r) => ({ when: r.when ? compileCondition(r.when, 'route') : undefined, to: r.to, continue: r.continue }));
@@ -32,6 +32,11 @@ export function buildChannel(cfg: ChannelConfig, ctx: CreateContext): ChannelDef
     filter,
     steps: cfg.steps.map((s, i) => ({ name: `${s.component}#${i + 1}`, step: create<Step>('step', s.component, s.options, ctx) })),
     route,
-    destinations: Object.values(cfg.destinations).map((d) => ({ name: d.name, destination: create<Destination>('destination', d.component, d.options, ctx), policy: policyOf(d.queue) })),
+    destinations: Object.values(cfg.destinations).map((d) => ({
+      name: d.name,
+      // Channel tests swap destinations for recorders; nothing else should.
+      destination: replaceDestination ? replaceDestination(d.name) : create<Destination>('destination', d.component, d.options, ctx),
+      policy: policyOf(d.queue),
+    })),
   };
 }

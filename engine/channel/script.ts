@@ -30,17 +30,18 @@ export type CompiledScript = (env: Envelope, stage: string) => unknown;
 
 /** Compiles a script once; each call runs it with `msg`, `env` and `warn` bound. */
 export function compileScript(src: ScriptSource, mode: 'expression' | 'statements'): CompiledScript {
-  let code = src.code ?? (src.file ? readFileSync(src.file, 'utf8') : '');
+  const code = src.code ?? (src.file ? readFileSync(src.file, 'utf8') : '');
   if (!code.trim()) throw new ScriptError('script is empty');
   const lang = src.lang ?? (src.file?.endsWith('.ts') ? 'ts' : 'js');
+  // Wrap first, so statements may `return` (TypeScript rejects a top-level return).
+  let body = mode === 'expression' ? `(${code.trim().replace(/;\s*$/, '')});` : `(function () {\n${code}\n})();`;
   if (lang === 'ts') {
     try {
-      code = transformSync(code, { loader: 'ts', format: 'esm', target: 'es2022' }).code;
+      body = transformSync(body, { loader: 'ts', target: 'es2022' }).code;
     } catch (err) {
       throw new ScriptError(`TypeScript did not compile: ${(err as Error).message.split('\n')[0]}`);
     }
   }
-  const body = mode === 'expression' ? `(${code.trim().replace(/;\s*$/, '')})` : `(function () {\n${code}\n})()`;
   let script: vm.Script;
   try {
     script = new vm.Script(body, { filename: src.file ?? 'script' });

@@ -16,6 +16,30 @@ export function decodeHl7Bytes(bytes: Uint8Array): { text: string; encoding: Hl7
   return { text: buf.toString('latin1'), encoding: 'latin1' };
 }
 
+/**
+ * The encoding to write a message given as text: latin1 when MSH-18 declares 8859/ISO IR100
+ * and every character fits in one byte, else UTF-8. So a message read as text and sent
+ * on the wire matches the character set it declares.
+ */
+export function encodingForText(text: string): Hl7Encoding {
+  const declared = charsetOfLine(firstLine(text));
+  const latin = declared.includes('8859') || declared.startsWith('ISO IR100');
+  return latin && !/[^\u0000-\u00ff]/.test(text) ? 'latin1' : 'utf8';
+}
+
+function firstLine(text: string): string {
+  const start = text.search(/[^\r\n \t\uFEFF]/);
+  if (start < 0) return '';
+  const rest = text.slice(start, start + 2048);
+  const end = rest.search(/[\r\n]/);
+  return end < 0 ? rest : rest.slice(0, end);
+}
+
+function charsetOfLine(line: string): string {
+  if (!line.startsWith('MSH') || line.length < 4) return '';
+  return (line.split(line[3]!)[17] ?? '').toUpperCase();
+}
+
 export function encodeHl7Text(text: string, encoding: Hl7Encoding): Buffer {
   return Buffer.from(text, encoding);
 }
@@ -28,7 +52,5 @@ function declaredCharset(buf: Buffer): string {
   let end = start;
   const limit = Math.min(buf.length, start + 2048);
   while (end < limit && buf[end] !== 0x0d && buf[end] !== 0x0a) end++;
-  const line = buf.toString('latin1', start, end);
-  if (!line.startsWith('MSH') || line.length < 4) return '';
-  return (line.split(line[3]!)[17] ?? '').toUpperCase();
+  return charsetOfLine(buf.toString('latin1', start, end));
 }

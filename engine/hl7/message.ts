@@ -1,4 +1,4 @@
-import { decodeHl7Bytes, encodeHl7Text, type Hl7Encoding } from './charset.js';
+import { decodeHl7Bytes, encodeHl7Text, encodingForText, type Hl7Encoding } from './charset.js';
 import { encodingCharacters, isHeaderSegment, readDelimiters, type Delimiters } from './delimiters.js';
 import { Hl7ParseError, Hl7PathError } from './errors.js';
 import { escapeValue, unescapeValue } from './escape.js';
@@ -27,7 +27,7 @@ export class Hl7Message {
   ) {}
 
   static parse(input: string | Uint8Array): Hl7Message {
-    if (typeof input === 'string') return parseText(input, 'utf8');
+    if (typeof input === 'string') return parseText(input, encodingForText(input));
     if (!(input instanceof Uint8Array)) throw new Hl7ParseError('input must be a string or bytes', 0);
     const { text, encoding } = decodeHl7Bytes(input);
     return parseText(text, encoding);

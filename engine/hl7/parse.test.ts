@@ -282,3 +282,17 @@ describe('bytes and charsets', () => {
     expect(parseError(() => Hl7Message.parse(new Uint8Array(0))).reason).toBe('empty message');
   });
 });
+
+describe('text input and its declared character set', () => {
+  it('a text message declaring 8859/1 serializes to latin1 bytes', () => {
+    const text = 'MSH|^~\\&|A|B|C|D|20240101||ADT^A08|1|P|2.5||||||8859/1\rPID|1||1||MÜLLER^JOSÉ\r';
+    const msg = Hl7Message.parse(text);
+    expect(msg.encoding).toBe('latin1');
+    expect(msg.toBytes().equals(Buffer.from(text, 'latin1'))).toBe(true);
+  });
+
+  it('a text message without MSH-18 (or with characters beyond latin1) stays UTF-8', () => {
+    expect(Hl7Message.parse('MSH|^~\\&|A\rPID|1||1||MÜLLER\r').encoding).toBe('utf8');
+    expect(Hl7Message.parse('MSH|^~\\&|A|B|C|D|1||ADT^A08|1|P|2.5||||||8859/1\rPID|1||1||李\r').encoding).toBe('utf8');
+  });
+});

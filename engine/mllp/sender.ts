@@ -94,7 +94,8 @@ export class MllpSender {
   private async sendNow(message: string | Buffer | Hl7Message): Promise<AckResult> {
     if (this.closed) throw new MllpSendError('sender is closed', 'closed');
     const msg = message instanceof Hl7Message ? message : parseHl7(message);
-    const payload = message instanceof Hl7Message ? message.toBytes() : typeof message === 'string' ? Buffer.from(message, 'utf8') : message;
+    // Text goes out in the character set its MSH-18 declares (see encodingForText).
+    const payload = typeof message === 'string' || message instanceof Hl7Message ? msg.toBytes() : message;
     const bytes = frame(payload);
     let socket: net.Socket;
     let rawAck: Buffer;
