@@ -2,10 +2,19 @@ import { CliError } from './errors.js';
 import { hl7Command } from './hl7.js';
 import { listenCommand } from './listen.js';
 import { sendCommand } from './send.js';
+import { lintCommand, listCommand, runCommand, schemaCommand } from './engine-commands.js';
+import { messagesCommand } from './messages.js';
+import { testCommand } from './test-command.js';
 
 const HELP = `sluice — HL7 v2 / FHIR interface engine
 
 usage:
+  sluice run [--config sluice.yaml]                      run the engine with its channels
+  sluice lint [PATH...]                                  validate engine and channel files
+  sluice test [PATH...]                                  run channel tests (*.test.yaml)
+  sluice messages list|show|reprocess [filters] [ID...]  browse the message store
+  sluice schema [--engine] [--docs DIR]                  JSON Schema for editors; reference docs
+  sluice list                                            registered sources, steps, destinations
   sluice send --host H --port P [--tls ...] FILE|DIR|-   send messages over MLLP, print each ACK
   sluice listen --port P [--host H] [--out DIR]          receive over MLLP, ACK, store to DIR
   sluice hl7 get FILE PATH...                            print decoded values (e.g. PID-5.1 MSH-9.2)
@@ -22,6 +31,12 @@ export async function main(argv: string[], io: { out?: NodeJS.WritableStream; er
       case 'send': return await sendCommand(rest, out, err);
       case 'listen': return await listenCommand(rest, out, err, io.signal);
       case 'hl7': return await hl7Command(rest, out);
+      case 'run': return await runCommand(rest, out, err, io.signal);
+      case 'lint': return lintCommand(rest, out, err);
+      case 'test': return await testCommand(rest, out, err);
+      case 'messages': return await messagesCommand(rest, out);
+      case 'schema': return await schemaCommand(rest, out);
+      case 'list': return listCommand(out);
       case undefined: case 'help': case '--help': case '-h':
         out.write(HELP);
         return command === undefined ? 2 : 0;

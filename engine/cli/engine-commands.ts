@@ -1,0 +1,71 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { formatErrors, generateReferenceDocs, jsonSchema, lintPaths, loadConfig } from '../../config/index.js';
+import '../channel/components/index.js';
+import { Engine } from '../engine.js';
+import { createLogger } from '../log.js';
+import { listComponents } from '../registry.js';
+import { parse } from './args.js';
+import { CliError } from './errors.js';
+
+export async function runCommand(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream, signal?: AbortSignal): Promise<number> {
+  const { values } = parse(argv, { config: { type: 'string', short: 'c' } }, 'sluice run [--config sluice.yaml]');
+  const loaded = loadConfig(values.config);
+  if (loaded.errors.length) {
+    err.write(formatErrors(loaded.errors) + '\n');
+    return 1;
+  }
+  const logger = createLogger({ level: loaded.engine.log.level, destination: err });
+  const engine = await Engine.open(loaded.engine, logger).catch((e: Error) => { throw new CliError(`cannot open the message store: ${e.message}`); });
+  try {
+    await engine.startAll(loaded.channels.map((c) => c.config));
+  } catch (e) {
+    await engine.stop().catch(() => {});
+    throw new CliError(`cannot start channels: ${(e as Error).message}`);
+  }
+  out.write(`sluice running: store ${loaded.engine.store.url ? 'postgresql' : `sqlite in ${loaded.engine.dataDir}`}\n`);
+  for (const c of engine.list()) out.write(`  ${c.name}: ${c.def.source.describe()} → ${c.def.destinations.map((d) => d.name).join(', ')}\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+    signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
+  out.write('stopping: draining in-flight messages\n');
+  await engine.stop();
+  return 0;
+}
+
+export function lintCommand(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {
+  const { positionals } = parse(argv, {}, 'sluice lint [PATH...]');
+  const targets = positionals.length ? positionals : ['.'];
+  const result = lintPaths(targets);
+  if (result.errors.length) {
+    err.write(formatErrors(result.errors) + '\n');
+    err.write(`${result.errors.length} error${result.errors.length === 1 ? '' : 's'} in ${result.files.length} file(s)\n`);
+    return 1;
+  }
+  out.write(`ok: ${result.files.length} file(s) (${result.files.map((f) => f.file).join(', ')})\n`);
+  return 0;
+}
+
+export async function schemaCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+  const { values } = parse(argv, { engine: { type: 'boolean', default: false }, docs: { type: 'string' } }, 'sluice schema [--engine] [--docs DIR]');
+  if (values.docs) {
+    const docs = generateReferenceDocs();
+    await mkdir(values.docs, { recursive: true });
+    for (const [name, text] of Object.entries(docs)) await writeFile(path.join(values.docs, name), text);
+    out.write(`wrote ${Object.keys(docs).length} file(s) to ${values.docs}\n`);
+    return 0;
+  }
+  const schemas = jsonSchema();
+  out.write(JSON.stringify(values.engine ? schemas.engine : schemas.channel, null, 2) + '\n');
+  return 0;
+}
+
+export function listCommand(out: NodeJS.WritableStream): number {
+  for (const kind of ['source', 'step', 'destination'] as const) {
+    out.write(`${kind}s:\n`);
+    for (const c of listComponents(kind)) out.write(`  ${c.name.padEnd(10)} ${c.description}\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,77 @@
+import { loadConfig, formatErrors, parseDuration } from '../../config/index.js';
+import { openStore } from '../store/index.js';
+import type { MessageFilter, MessageStatus, MessageStore } from '../store/types.js';
+import { intOption, parse } from './args.js';
+import { CliError } from './errors.js';
+
+const USAGE = 'sluice messages list|show|reprocess [--config F] [--channel C] [--status S] [--since 1h|ISO] [--control-id ID] [--patient ID] [--limit N] [ID...]';
+const STATUSES: readonly MessageStatus[] = ['RECEIVED', 'FILTERED', 'TRANSFORMED', 'QUEUED', 'SENT', 'ERROR'];
+
+function since(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return Date.now() - parseDuration(value);
+  } catch {
+    const t = Date.parse(value);
+    if (Number.isNaN(t)) throw new CliError(`--since: expected a duration like 2h or an ISO date, got "${value}"`, 2);
+    return t;
+  }
+}
+
+export async function messagesCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+  const [action, ...rest] = argv;
+  if (action !== 'list' && action !== 'show' && action !== 'reprocess') throw new CliError(`expected list, show or reprocess\nusage: ${USAGE}`, 2);
+  const { values, positionals } = parse(rest, {
+    config: { type: 'string', short: 'c' }, channel: { type: 'string' }, status: { type: 'string' }, since: { type: 'string' },
+    'control-id': { type: 'string' }, patient: { type: 'string' }, limit: { type: 'string' },
+  }, USAGE);
+  const status = values.status?.toUpperCase() as MessageStatus | undefined;
+  if (status && !STATUSES.includes(status)) throw new CliError(`--status: expected one of ${STATUSES.join(', ')}`, 2);
+  const loaded = loadConfig(values.config);
+  const engineErrors = loaded.errors.filter((e) => loaded.engine.file && e.file.endsWith(loaded.engine.file.split('/').pop()!));
+  if (engineErrors.length) throw new CliError(formatErrors(engineErrors));
+  const store = await openStore({ url: loaded.engine.store.url, dataDir: loaded.engine.dataDir, encryptionKey: loaded.engine.store.encryptionKey });
+  try {
+    const filter: MessageFilter = {
+      channel: values.channel, status, since: since(values.since), controlId: values['control-id'], patientId: values.patient,
+      limit: intOption(values.limit, 'limit', 100),
+    };
+    const ids = positionals.length ? positionals : (await store.search(filter)).map((m) => m.id);
+    if (action === 'list') return await list(store, ids, out);
+    if (action === 'show') return await show(store, ids, out);
+    if (!positionals.length && !values.channel && !status && !values['control-id'] && !values.patient) {
+      throw new CliError('reprocess needs message ids or a filter (--channel, --status, --control-id, --patient)', 2);
+    }
+    for (const id of ids) await store.markForReprocess(id, 'reprocess requested from the command line');
+    out.write(`${ids.length} message(s) marked for reprocessing; a running engine picks them up when the channel (re)starts\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+async function list(store: MessageStore, ids: string[], out: NodeJS.WritableStream): Promise<number> {
+  out.write(['ID', 'RECEIVED', 'CHANNEL', 'STATUS', 'TYPE', 'CONTROL ID'].join('\t') + '\n');
+  for (const id of ids) {
+    const m = await store.get(id);
+    if (!m) continue;
+    out.write([m.id, new Date(m.receivedAt).toISOString(), m.channel, m.status, m.messageType ?? '', m.controlId ?? ''].join('\t') + '\n');
+  }
+  return 0;
+}
+
+async function show(store: MessageStore, ids: string[], out: NodeJS.WritableStream): Promise<number> {
+  let missing = 0;
+  for (const id of ids) {
+    const m = await store.get(id);
+    if (!m) { out.write(`${id}: not found\n`); missing++; continue; }
+    out.write(`id          ${m.id}\nchannel     ${m.channel}\nstatus      ${m.status}${m.error ? ` (${m.error})` : ''}\nreceived    ${new Date(m.receivedAt).toISOString()} from ${m.sourceKind}${m.peer ? ` ${m.peer}` : ''}\n`);
+    out.write(`type        ${m.messageType ?? ''}\ncontrol id  ${m.controlId ?? ''}\nreprocessed ${m.reprocessCount}\n`);
+    for (const d of m.deliveries) out.write(`delivery    ${d.destination}: ${d.status}, ${d.attempts} attempt(s)${d.error ? ` — ${d.error}` : ''}\n`);
+    for (const e of m.events) out.write(`event       ${new Date(e.at).toISOString()} ${e.kind}${e.destination ? ` [${e.destination}]` : ''}${e.detail ? ` ${e.detail}` : ''}\n`);
+    out.write(`--- raw\n${Buffer.from(m.raw).toString('utf8').replace(/\r\n?/g, '\n')}\n`);
+    for (const c of m.contents) out.write(`--- ${c.stage}${c.destination ? ` (${c.destination})` : ''} ${c.contentType}\n${Buffer.from(c.content).toString('utf8').replace(/\r\n?/g, '\n')}\n`);
+    out.write('\n');
+  }
+  return missing ? 1 : 0;
+}
