@@ -59,7 +59,13 @@ export function toHl7(text: string): string {
 }
 
 export function parseTestFile(text: string, file: string): ChannelTestFile {
-  const r = channelTestFileSchema.safeParse(parseYaml(text));
+  let value: unknown;
+  try {
+    value = parseYaml(text);
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const r = channelTestFileSchema.safeParse(value);
   if (!r.success) {
     const first = r.error.issues[0]!;
     throw new Error(`${file}: ${first.path.join('.') || '(top)'}: ${first.message}`);

@@ -27,7 +27,12 @@ export async function testCommand(argv: string[], out: NodeJS.WritableStream, er
   let passed = 0;
   let failed = 0;
   for (const file of files) {
-    const tests = parseTestFile(await readFile(file, 'utf8'), file);
+    let tests;
+    try {
+      tests = parseTestFile(await readFile(file, 'utf8'), file);
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
     const channelFile = path.resolve(path.dirname(file), tests.channel ?? path.basename(file).replace(TEST_FILE, '.yaml'));
     const loaded = loadChannelFiles([channelFile]);
     const channel = loaded.channels[0];

@@ -1,0 +1,60 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Capture } from '../../test/helpers/streams.js';
+import { main } from './main.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+async function run(argv: string[]) {
+  const out = new Capture();
+  const err = new Capture();
+  const code = await main(argv, { out, err });
+  return { code, out: out.text, err: err.text };
+}
+
+describe('sluice test / lint on the example channels', () => {
+  it('every example channel test passes', async () => {
+    const r = await run(['test', path.join(ROOT, 'channels')]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/\n(\d+) passed, 0 failed\n$/);
+    expect(Number(/(\d+) passed/.exec(r.out)![1])).toBeGreaterThanOrEqual(6);
+  });
+
+  it('the example engine and channels lint clean', async () => {
+    const r = await run(['lint', path.join(ROOT, 'sluice.yaml')]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('channels/adt-to-file.yaml');
+  });
+
+  it('a failing expectation prints a readable diff and exits 1', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-ct-'));
+    await writeFile(path.join(dir, 'ch.yaml'), [
+      'name: ch', 'source:', '  mllp: { port: 0 }', 'steps:', '  - set: { path: MSH-5, value: X }',
+      'destinations:', '  out:', '    file: { dir: /tmp/never }', '',
+    ].join('\n'));
+    await writeFile(path.join(dir, 'ch.test.yaml'), [
+      'tests:', '  - name: wrong expectations', '    input: |', '      MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5', '      PID|1||9^^^H^MR||DOE^JOHN',
+      '    expect:', '      status: SENT', '      destinations:', '        out:', '          paths: { MSH-5: Y }', '          equals: |',
+      '            MSH|^~\\&|A|B|Y|D|20240101||ADT^A01|1|P|2.5', '            PID|1||9^^^H^MR||DOE^JOHN', '',
+    ].join('\n'));
+    const r = await run(['test', dir]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('FAIL  wrong expectations');
+    expect(r.out).toContain('out MSH-5: expected "Y", got "X"');
+    expect(r.out).toContain('- MSH|^~\\&|A|B|Y|D|');
+    expect(r.out).toContain('+ MSH|^~\\&|A|B|X|D|');
+    expect(r.out).toContain('0 passed, 1 failed');
+  });
+
+  it('lint reports an unknown destination type with file, line and column', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-lint-'));
+    await writeFile(path.join(dir, 'bad.yaml'), 'name: bad\nsource:\n  mllp: { port: 2599 }\ndestinations:\n  out:\n    fiel: { dir: x }\n');
+    const r = await run(['lint', path.join(dir, 'bad.yaml')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/bad\.yaml:6:5 destinations\.out.*fiel.*file/);
+  });
+});
