@@ -73,7 +73,7 @@ export class Channel {
     if (this.stateValue === 'stopped') await this.recover();
     await this.def.source.start(this.intake);
     this.stateValue = 'started';
-    this.logger.info({ channel: this.name, source: this.def.source.describe() }, 'channel started');
+    this.logger.info({ source: this.def.source.describe() }, 'channel started');
   }
 
   /** Stops taking new messages; queues keep delivering. */
@@ -120,7 +120,7 @@ export class Channel {
         const duplicateOf = earlier === 'in-flight' ? undefined : earlier;
         try {
           const id = await this.store.receive({ ...common, duplicateOf, status: 'FILTERED', error: 'duplicate' });
-          this.logger.info({ channel: this.name, messageId: id, duplicateOf }, 'duplicate message acknowledged, not processed');
+          this.logger.info({ messageId: id, duplicateOf }, 'duplicate message acknowledged, not processed');
           return { status: 'accepted', ackCode: 'AA', messageId: id, duplicateOf, text: 'duplicate', ack: buildAck(message, { code: 'AA' }) };
         } catch (err) {
           return this.storeFailed(message, err);
@@ -165,7 +165,7 @@ export class Channel {
   private async recover(): Promise<void> {
     const pending = await this.store.pending(this.name);
     if (pending.length === 0) return;
-    this.logger.info({ channel: this.name, count: pending.length }, 'resuming unfinished messages');
+    this.logger.info({ count: pending.length }, 'resuming unfinished messages');
     for (const work of pending) {
       const detail = await this.store.get(work.message.id);
       if (detail) void this.resume(work, detail.raw);
@@ -195,7 +195,7 @@ export class Channel {
 
   /** Filter, steps, router; then hands the message to its destinations' queues. */
   private async process(env: Envelope, resumed?: PendingWork): Promise<Processed> {
-    const ctx = { channel: this.name, logger: this.logger };
+    const ctx = { logger: this.logger };
     let current: Envelope = env;
     try {
       if (this.def.filter) {
@@ -237,7 +237,7 @@ export class Channel {
       const finals = await Promise.all(tickets.map((t) => t.done));
       const worst = worstOf(finals);
       if (worst !== 'QUEUED') await this.store.updateMessage(env.id, { status: worst as MessageStatus }, { kind: 'completed', detail: worst });
-    }).catch((err: unknown) => this.logger.error({ channel: this.name, messageId: env.id, err: (err as Error).message }, 'could not record final status'));
+    }).catch((err: unknown) => this.logger.error({ messageId: env.id, err: (err as Error).message }, 'could not record final status'));
     return { status: 'ROUTED', tickets };
   }
 
@@ -263,7 +263,7 @@ export class Channel {
     const nak = buildNak({ code: 'AR', error: { code: HL7_ERROR.segmentSequence, text } });
     try {
       // Bad input loses nothing: it is stored as ERROR where it can be found and fixed.
-      const id = await this.store.receive({ channel: this.name, receivedAt, sourceKind: meta.kind, peer: meta.peer, controlId: meta.sourceId, raw, status: 'ERROR', error: text });
+      const id = await this.store.receive({ receivedAt, sourceKind: meta.kind, peer: meta.peer, controlId: meta.sourceId, raw, status: 'ERROR', error: text });
       return { status: 'rejected', ackCode: 'AR', messageId: id, text, ack: nak };
     } catch {
       return { status: 'error', ackCode: 'AR', text, ack: nak };
@@ -271,7 +271,7 @@ export class Channel {
   }
 
   private storeFailed(message: Hl7Message, err: unknown): Outcome {
-    this.logger.error({ channel: this.name, err: (err as Error).message }, 'store write failed: message not accepted');
+    this.logger.error({ err: (err as Error).message }, 'store write failed: message not accepted');
     const text = 'message could not be stored; resend later';
     return { status: 'error', ackCode: 'AE', text, ack: buildAck(message, { code: 'AE', error: { code: HL7_ERROR.applicationInternalError, text } }) };
   }

@@ -47,7 +47,7 @@ export class DestinationQueue {
     const done = this.lanes.run(env.key ?? '', () => this.deliver(env, prior, resolveFirst));
     const tracked = done.catch((err: unknown) => {
       // A store failure mid-delivery: the row keeps its last durable state and recovery resumes it.
-      this.logger.error({ channel: this.channel, destination: this.name, messageId: env.id, err: (err as Error).message }, 'delivery bookkeeping failed');
+      this.logger.error({ destination: this.name, messageId: env.id, err: (err as Error).message }, 'delivery bookkeeping failed');
       resolveFirst('QUEUED');
       return 'QUEUED' as DeliveryStatus;
     });
@@ -81,7 +81,7 @@ export class DestinationQueue {
       attempts++;
       let result: DeliveryResult;
       try {
-        result = await this.destination.send(env, { channel: this.channel, destination: name, attempt: attempts, logger: this.logger, signal: this.abort.signal });
+        result = await this.destination.send(env, { destination: name, attempt: attempts, logger: this.logger, signal: this.abort.signal });
       } catch (err) {
         // A destination should return a typed failure; a throw is treated as transient so nothing is lost.
         result = transient(err instanceof Error ? err.message : String(err));
@@ -100,7 +100,7 @@ export class DestinationQueue {
       if (final) {
         const why = result.transient ? `gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${result.error}` : result.error;
         await store.setDelivery(env.id, name, { status: 'ERROR', attempts, nextAttemptAt: null, error: why }, { kind: 'error', destination: name, detail: why });
-        this.logger.warn({ channel: this.channel, destination: name, messageId: env.id, attempts }, 'delivery failed');
+        this.logger.warn({ destination: name, messageId: env.id, attempts }, 'delivery failed');
         first('ERROR');
         return 'ERROR';
       }
