@@ -195,7 +195,7 @@ export class Channel {
 
   /** Filter, steps, router; then hands the message to its destinations' queues. */
   private async process(env: Envelope, resumed?: PendingWork): Promise<Processed> {
-    const ctx = { logger: this.logger };
+    const ctx = { channel: this.name, logger: this.logger };
     let current: Envelope = env;
     try {
       if (this.def.filter) {
@@ -263,7 +263,7 @@ export class Channel {
     const nak = buildNak({ code: 'AR', error: { code: HL7_ERROR.segmentSequence, text } });
     try {
       // Bad input loses nothing: it is stored as ERROR where it can be found and fixed.
-      const id = await this.store.receive({ receivedAt, sourceKind: meta.kind, peer: meta.peer, controlId: meta.sourceId, raw, status: 'ERROR', error: text });
+      const id = await this.store.receive({ channel: this.name, receivedAt, sourceKind: meta.kind, peer: meta.peer, controlId: meta.sourceId, raw, status: 'ERROR', error: text });
       return { status: 'rejected', ackCode: 'AR', messageId: id, text, ack: nak };
     } catch {
       return { status: 'error', ackCode: 'AR', text, ack: nak };

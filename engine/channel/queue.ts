@@ -81,7 +81,7 @@ export class DestinationQueue {
       attempts++;
       let result: DeliveryResult;
       try {
-        result = await this.destination.send(env, { destination: name, attempt: attempts, logger: this.logger, signal: this.abort.signal });
+        result = await this.destination.send(env, { channel: this.channel, destination: name, attempt: attempts, logger: this.logger, signal: this.abort.signal });
       } catch (err) {
         // A destination should return a typed failure; a throw is treated as transient so nothing is lost.
         result = transient(err instanceof Error ? err.message : String(err));
