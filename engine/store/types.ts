@@ -29,9 +29,15 @@ export interface NewMessage {
   /** Ordering key (patient by default): messages with one key are delivered in order. */
   readonly orderingKey?: string;
   readonly raw: Uint8Array;
-  /** When set, the message is a duplicate of this id; stored for the record, not processed. */
+  /**
+   * When set, the message is a duplicate of this id; stored for the record, not processed.
+   * Its status defaults to FILTERED (not RECEIVED), so `pending()` never picks it up.
+   */
   readonly duplicateOf?: string;
-  /** Initial status; RECEIVED unless the intake already knows better (e.g. ERROR for unparsable input). */
+  /**
+   * Initial status; RECEIVED unless the intake already knows better (e.g. ERROR for unparsable
+   * input). FILTERED by default when `duplicateOf` is set.
+   */
   readonly status?: MessageStatus;
   readonly error?: string;
 }
@@ -152,8 +158,22 @@ export interface MessageStore {
   markForReprocess(id: string, reason?: string): Promise<void>;
 
   /**
-   * Deletes messages received before `before`, in batches of `batchSize`, each batch its own
+   * Deletes finished messages (not RECEIVED, TRANSFORMED or QUEUED: those are still owed a delivery) received before `before`, in batches of `batchSize`, each batch its own
    * short transaction so intake is never blocked for long. Resolves with the count deleted.
    */
   prune(before: number, batchSize?: number): Promise<number>;
+
+  /** Write counters (committed transactions, writes, largest group commit), for metrics and tests. */
+  stats?(): StoreStats;
+}
+
+export interface StoreStats {
+  /** Write transactions committed (a group commit counts once). */
+  readonly transactions: number;
+  /** Write transactions that failed or were rolled back. */
+  readonly failedTransactions: number;
+  /** Writes (receive, updateMessage, saveContent, setDelivery, markForReprocess) committed. */
+  readonly writes: number;
+  /** The most writes committed in one transaction. */
+  readonly largestBatch: number;
 }

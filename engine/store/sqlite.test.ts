@@ -1,0 +1,78 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { describeStore, type StoreHarness, type TestStore } from './conformance.js';
+import { openStore } from './index.js';
+import { SqliteStore } from './sqlite.js';
+
+const harness: StoreHarness = {
+  name: 'sqlite',
+  async location() {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-store-'));
+    const file = path.join(dir, 'sluice.db');
+    const stores: TestStore[] = [];
+    let admin: Database.Database | undefined;
+    return {
+      async open(options = {}) {
+        const store = new SqliteStore({ dataDir: dir, ...options });
+        stores.push(store);
+        await store.init();
+        return store;
+      },
+      async rows(sql, params = []) {
+        admin ??= new Database(file, { timeout: 5000 });
+        const statement = admin.prepare(sql);
+        if (statement.reader) return statement.all(...params) as Record<string, unknown>[];
+        statement.run(...params);
+        return [];
+      },
+      async dump() {
+        const parts = ['', '-wal', '-shm'].map((suffix) => file + suffix).filter((f) => existsSync(f));
+        return Buffer.concat(await Promise.all(parts.map((f) => readFile(f))));
+      },
+      childOptions(options = {}) {
+        return { dataDir: dir, encryptionKey: options.encryptionKey?.toString('base64') };
+      },
+      async dispose() {
+        try {
+          for (const store of stores) await store.close();
+          admin?.close();
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      },
+    };
+  },
+};
+
+describeStore(harness);
+
+describe('sqlite specifics', () => {
+  it('openStore creates <dataDir>/sluice.db, directories included, with WAL and synchronous FULL', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-store-'));
+    try {
+      const dataDir = path.join(dir, 'nested', 'data');
+      const store = await openStore({ dataDir });
+      await store.receive({ channel: 'c', receivedAt: 1, sourceKind: 'test', raw: Buffer.from('x') });
+      expect(existsSync(path.join(dataDir, 'sluice.db'))).toBe(true);
+      expect(store).toBeInstanceOf(SqliteStore);
+      const db = new Database(path.join(dataDir, 'sluice.db'));
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      db.close();
+      const probe = new SqliteStore({ dataDir }) as unknown as { db?: Database.Database; init(): Promise<void>; close(): Promise<void> };
+      await probe.init();
+      expect(probe.db!.pragma('synchronous', { simple: true })).toBe(2); // FULL
+      expect(probe.db!.pragma('foreign_keys', { simple: true })).toBe(1);
+      await probe.close();
+      await store.close();
+      const other = await openStore({ dataDir, url: `sqlite:${path.join(dir, 'other.db')}` });
+      await other.close();
+      expect(existsSync(path.join(dir, 'other.db'))).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

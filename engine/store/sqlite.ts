@@ -1,0 +1,315 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { ulid } from '../ids.js';
+import { GroupCommit, StoreClosedError, WorkFailed, type TransactionRunner, type Work } from './batcher.js';
+import { StoreCipher } from './crypto.js';
+import {
+  MESSAGE_COLUMNS, MessageNotFoundError, PENDING_STATUSES, RowCodec, SUMMARY_COLUMNS, byMessage, checkMarker, isOwnError,
+  SQL_PARTS, searchQuery, type ContentRow, type DeliveryRow, type EventRow, type MessageRow,
+} from './rows.js';
+import type {
+  ContentStage, DeliveryUpdate, MessageDetail, MessageEvent, MessageFilter, MessagePatch, MessageStore, NewMessage,
+  PendingWork, StoreStats, StoredMessage,
+} from './types.js';
+
+/**
+ * SQLite message store (better-sqlite3, one connection, WAL).
+ *
+ * Durability: `synchronous = FULL` by default. In WAL mode FULL fsyncs the WAL at every
+ * commit, so a resolved write survives a power loss or OS crash, not only a process crash;
+ * NORMAL would skip that fsync and could lose the last commits on power loss after the
+ * engine had already ACKed them. Group commit makes FULL affordable: one fsync per batch
+ * (engine/store/bench.ts measures both settings).
+ *
+ * better-sqlite3 is synchronous: every statement, and each group-commit transaction, runs to
+ * completion on the event loop, so no other code can observe a transaction half done.
+ * Deleted rows are overwritten (`secure_delete`), so pruned PHI does not linger in free pages.
+ */
+
+export interface SqliteStoreOptions {
+  /** Directory for `sluice.db` (created if missing). Ignored when `file` is set. */
+  readonly dataDir?: string;
+  /** Full path of the database file. */
+  readonly file?: string;
+  readonly encryptionKey?: string | Uint8Array;
+  /** Most writes per transaction (default 1000; 1 = a transaction per write, for comparison). */
+  readonly maxBatch?: number;
+  /** Default FULL; see the durability note above. */
+  readonly synchronous?: 'FULL' | 'NORMAL';
+  /** How long a write waits for another process's lock (default 5000 ms). */
+  readonly busyTimeoutMs?: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+  id TEXT PRIMARY KEY, channel TEXT NOT NULL, received_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  status TEXT NOT NULL ${SQL_PARTS.messageStatusCheck}, source_kind TEXT NOT NULL, peer TEXT, control_id TEXT,
+  sender TEXT, message_type TEXT,
+  patient_key TEXT, ordering_key TEXT, duplicate_of TEXT, error TEXT,
+  reprocess_count INTEGER NOT NULL DEFAULT 0, raw BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_channel_status ON messages (channel, status, id);
+CREATE INDEX IF NOT EXISTS messages_received_at ON messages (received_at);
+CREATE INDEX IF NOT EXISTS messages_control_id ON messages (control_id);
+CREATE INDEX IF NOT EXISTS messages_patient_key ON messages (patient_key);
+CREATE INDEX IF NOT EXISTS messages_duplicate ON messages (channel, sender, control_id, received_at);
+CREATE TABLE IF NOT EXISTS deliveries (
+  message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE, destination TEXT NOT NULL,
+  status TEXT NOT NULL ${SQL_PARTS.deliveryStatusCheck}, attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER, error TEXT,
+  updated_at INTEGER NOT NULL, PRIMARY KEY (message_id, destination));
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS contents (
+  message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE, stage TEXT NOT NULL,
+  destination TEXT NOT NULL DEFAULT '', content_type TEXT NOT NULL, content BLOB NOT NULL,
+  created_at INTEGER NOT NULL, PRIMARY KEY (message_id, stage, destination));
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY, message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+  at INTEGER NOT NULL, kind TEXT NOT NULL, destination TEXT, detail TEXT);
+CREATE INDEX IF NOT EXISTS events_message ON events (message_id, seq);
+`;
+
+const SQL = {
+  insertMessage: `INSERT INTO messages (${MESSAGE_COLUMNS.join(', ')}) VALUES (${MESSAGE_COLUMNS.map(() => '?').join(', ')})`,
+  updateMessage: `UPDATE messages SET status = COALESCE(@status, status),
+    error = CASE WHEN @setError THEN @error ELSE error END, ordering_key = COALESCE(@orderingKey, ordering_key),
+    patient_key = COALESCE(@patientKey, patient_key), message_type = COALESCE(@messageType, message_type),
+    updated_at = @now WHERE id = @id`,
+  insertEvent: 'INSERT INTO events (message_id, at, kind, destination, detail) VALUES (?, ?, ?, ?, ?)',
+  saveContent: `INSERT INTO contents (message_id, stage, destination, content_type, content, created_at)
+    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, stage, destination) DO UPDATE SET
+    content_type = excluded.content_type, content = excluded.content, created_at = excluded.created_at`,
+  setDelivery: `INSERT INTO deliveries (message_id, destination, status, attempts, next_attempt_at, error, updated_at)
+    VALUES (@id, @destination, @status, COALESCE(@attempts, 0), @next, @error, @now)
+    ON CONFLICT (message_id, destination) DO UPDATE SET status = excluded.status,
+    attempts = COALESCE(@attempts, attempts),
+    next_attempt_at = CASE WHEN @setNext THEN excluded.next_attempt_at ELSE next_attempt_at END,
+    error = CASE WHEN @setError THEN excluded.error ELSE error END, updated_at = excluded.updated_at`,
+  reprocess: `UPDATE messages SET status = 'RECEIVED', error = NULL, reprocess_count = reprocess_count + 1,
+    updated_at = ? WHERE id = ?`,
+  clearDeliveries: 'DELETE FROM deliveries WHERE message_id = ?',
+  getMessage: 'SELECT * FROM messages WHERE id = ?',
+  getDeliveries: 'SELECT * FROM deliveries WHERE message_id = ? ORDER BY destination',
+  getContents: `SELECT * FROM contents WHERE message_id = ? ${SQL_PARTS.contentOrder}`,
+  getEvents: 'SELECT * FROM events WHERE message_id = ? ORDER BY seq',
+  findDuplicate: `SELECT id, duplicate_of FROM messages WHERE channel = ? AND sender = ? AND control_id = ?
+    AND received_at >= ? ORDER BY id LIMIT 1`,
+  pendingMessages: `SELECT ${SUMMARY_COLUMNS} FROM messages WHERE channel = ? AND status IN
+    (${PENDING_STATUSES.map((s) => `'${s}'`).join(', ')}) ORDER BY id`,
+  pendingDeliveries: `SELECT d.* FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE m.channel = ?
+    AND m.status IN (${PENDING_STATUSES.map((s) => `'${s}'`).join(', ')}) ORDER BY d.message_id, d.destination`,
+  prune: `DELETE FROM messages WHERE id IN
+    (SELECT id FROM messages WHERE received_at < ? AND status NOT IN ('RECEIVED', 'TRANSFORMED', 'QUEUED') ORDER BY received_at LIMIT ?)`,
+} as const;
+
+type Statements = { [K in keyof typeof SQL]: Database.Statement };
+
+function isSqliteOwnError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return isOwnError(error) || (typeof code === 'string' &&
+    (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG'));
+}
+
+/** A missing parent row shows up as a foreign key failure; report it as "message not found". */
+function forMessage<T>(id: string, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') throw new MessageNotFoundError(id);
+    throw error;
+  }
+}
+
+class SqliteRunner implements TransactionRunner<void> {
+  constructor(private readonly db: Database.Database) {}
+
+  // Synchronous from BEGIN to COMMIT: nothing else runs on the connection in between.
+  async run(works: readonly Work<void>[]): Promise<unknown[]> {
+    const results: unknown[] = [];
+    this.db.exec('BEGIN IMMEDIATE');
+    let i = 0;
+    try {
+      for (; i < works.length; i++) results.push(works[i]!());
+      this.db.exec('COMMIT');
+    } catch (error) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      if (i < works.length && isSqliteOwnError(error)) throw new WorkFailed(i, error);
+      throw error;
+    }
+    return results;
+  }
+}
+
+export class SqliteStore implements MessageStore {
+  readonly file: string;
+  private db?: Database.Database;
+  private st?: Statements;
+  private batcher?: GroupCommit<void>;
+  private readonly codec: RowCodec;
+  private closed = false;
+  /** Prepared search statements by SQL text (at most one per combination of filters). */
+  private readonly searches = new Map<string, Database.Statement>();
+
+  constructor(private readonly options: SqliteStoreOptions) {
+    if (!options.file && !options.dataDir) throw new Error('SqliteStore needs dataDir or file');
+    this.file = options.file ?? path.join(options.dataDir!, 'sluice.db');
+    this.codec = new RowCodec(options.encryptionKey === undefined ? undefined : new StoreCipher(options.encryptionKey));
+  }
+
+  async init(): Promise<void> {
+    if (this.closed) throw new StoreClosedError();
+    if (this.db) return;
+    mkdirSync(path.dirname(this.file), { recursive: true });
+    const db = new Database(this.file, { timeout: this.options.busyTimeoutMs ?? 5000 });
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${this.options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+      db.pragma('foreign_keys = ON');
+      db.pragma('secure_delete = ON');
+      // Truncate the WAL back to 64 MiB after a checkpoint (it can grow during a large prune).
+      db.pragma('journal_size_limit = 67108864');
+      db.transaction(() => {
+        db.exec(SCHEMA);
+        const row = db.prepare("SELECT value FROM meta WHERE key = 'encryption'").get() as { value: string } | undefined;
+        checkMarker(row?.value, this.codec);
+        if (!row) {
+          db.prepare("INSERT INTO meta (key, value) VALUES ('encryption', ?), ('schema_version', '1')").run(this.codec.encryptionMarker);
+        }
+      }).immediate();
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    this.st = Object.fromEntries(Object.entries(SQL).map(([k, sql]) => [k, db.prepare(sql)])) as Statements;
+    this.batcher = new GroupCommit(new SqliteRunner(db), { maxBatch: this.options.maxBatch });
+    this.db = db;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const db = this.db;
+    if (!db) return;
+    await this.batcher!.close();
+    db.close();
+  }
+
+  stats(): StoreStats {
+    return this.batcher ? this.batcher.stats : { transactions: 0, failedTransactions: 0, writes: 0, largestBatch: 0 };
+  }
+
+  private ready(): { st: Statements; batcher: GroupCommit<void> } {
+    if (this.closed) throw new StoreClosedError();
+    if (!this.st || !this.batcher || !this.db) throw new Error('message store is not open (call init())');
+    return { st: this.st, batcher: this.batcher };
+  }
+
+  private write<T>(work: (st: Statements) => T): Promise<T> {
+    try {
+      const { st, batcher } = this.ready();
+      return batcher.submit(() => work(st)) as Promise<T>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private event(st: Statements, id: string, event: Omit<MessageEvent, 'at'>, at: number): void {
+    forMessage(id, () => st.insertEvent.run(id, at, event.kind, event.destination ?? null, this.codec.detail(id, event.detail)));
+  }
+
+  receive(message: NewMessage): Promise<string> {
+    const id = ulid();
+    return this.write((st) => {
+      st.insertMessage.run(...this.codec.messageValues(id, message, Date.now()));
+      return id;
+    });
+  }
+
+  async findDuplicate(channel: string, sender: string, controlId: string, since: number): Promise<string | undefined> {
+    const row = this.ready().st.findDuplicate.get(channel, sender, controlId, since) as { id: string; duplicate_of: string | null } | undefined;
+    return row ? (row.duplicate_of ?? row.id) : undefined;
+  }
+
+  updateMessage(id: string, patch: MessagePatch, event?: Omit<MessageEvent, 'at'>): Promise<void> {
+    return this.write((st) => {
+      const now = Date.now();
+      const changed = st.updateMessage.run({
+        id, now, status: patch.status ?? null, setError: patch.error !== undefined ? 1 : 0,
+        error: patch.error === undefined ? null : this.codec.error(id, patch.error),
+        orderingKey: patch.orderingKey === undefined ? null : this.codec.orderingKey(id, patch.orderingKey),
+        patientKey: this.codec.patientKey(patch.patientId), messageType: patch.messageType ?? null,
+      }).changes;
+      if (changed === 0) throw new MessageNotFoundError(id);
+      if (event) this.event(st, id, event, now);
+    });
+  }
+
+  saveContent(id: string, stage: ContentStage, content: Uint8Array | string, contentType: string, destination = ''): Promise<void> {
+    return this.write((st) => {
+      const stored = this.codec.content(id, stage, destination, content);
+      forMessage(id, () => st.saveContent.run(id, stage, destination, contentType, stored, Date.now()));
+    });
+  }
+
+  setDelivery(id: string, destination: string, update: DeliveryUpdate, event?: Omit<MessageEvent, 'at'>): Promise<void> {
+    return this.write((st) => {
+      const now = Date.now();
+      forMessage(id, () => st.setDelivery.run({
+        id, destination, status: update.status, attempts: update.attempts ?? null, now,
+        setNext: update.nextAttemptAt !== undefined ? 1 : 0, next: update.nextAttemptAt ?? null,
+        setError: update.error !== undefined ? 1 : 0, error: this.codec.deliveryError(id, destination, update.error),
+      }));
+      if (event) this.event(st, id, { ...event, destination: event.destination ?? destination }, now);
+    });
+  }
+
+  markForReprocess(id: string, reason?: string): Promise<void> {
+    return this.write((st) => {
+      const now = Date.now();
+      if (st.reprocess.run(now, id).changes === 0) throw new MessageNotFoundError(id);
+      st.clearDeliveries.run(id);
+      this.event(st, id, { kind: 'reprocess', detail: reason }, now);
+    });
+  }
+
+  async get(id: string): Promise<MessageDetail | undefined> {
+    const { st } = this.ready();
+    const row = st.getMessage.get(id) as (MessageRow & { raw: Uint8Array }) | undefined;
+    if (!row) return undefined;
+    return {
+      ...this.codec.message(row),
+      raw: this.codec.raw(id, row.raw),
+      deliveries: (st.getDeliveries.all(id) as DeliveryRow[]).map((r) => this.codec.delivery(r)),
+      contents: (st.getContents.all(id) as ContentRow[]).map((r) => this.codec.storedContent(r)),
+      events: (st.getEvents.all(id) as EventRow[]).map((r) => this.codec.event(r)),
+    };
+  }
+
+  async search(filter: MessageFilter): Promise<StoredMessage[]> {
+    this.ready();
+    const q = searchQuery(filter, this.codec, () => '?');
+    let statement = this.searches.get(q.sql);
+    if (!statement) this.searches.set(q.sql, (statement = this.db!.prepare(q.sql)));
+    return (statement.all(...q.params) as MessageRow[]).map((r) => this.codec.message(r));
+  }
+
+  async pending(channel: string): Promise<PendingWork[]> {
+    const { st } = this.ready();
+    const messages = (st.pendingMessages.all(channel) as MessageRow[]).map((r) => this.codec.message(r));
+    const deliveries = byMessage((st.pendingDeliveries.all(channel) as DeliveryRow[]).map((r) => this.codec.delivery(r)));
+    return messages.map((message) => ({ message, deliveries: deliveries.get(message.id) ?? [] }));
+  }
+
+  async prune(before: number, batchSize = 500): Promise<number> {
+    const size = Math.max(1, Math.floor(batchSize));
+    let total = 0;
+    for (;;) {
+      // Each batch is one short autocommit transaction; intake runs between batches.
+      const deleted = this.ready().st.prune.run(before, size).changes;
+      total += deleted;
+      if (deleted < size) return total;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+}
