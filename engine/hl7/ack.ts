@@ -91,8 +91,9 @@ function pad36(n: number, width: number): string {
 }
 
 /** HL7 DTM in UTC with an explicit offset, to the millisecond. */
+const p = (n: number, w = 2): string => String(n).padStart(w, '0');
+
 export function formatHl7Timestamp(d: Date): string {
-  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
   return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds(), 3)}+0000`;
 }
 

@@ -34,6 +34,8 @@ const FORBIDDEN = /[A-Za-z0-9\r\n]/;
  * `offset` is where the line starts in the whole input, for error positions.
  */
 export function readDelimiters(line: string, offset = 0): Delimiters {
+  // Nearly every message uses the standard set; skip the checks for it.
+  if (line.startsWith('|^~\\&|', 3)) return DEFAULT_DELIMITERS;
   if (line.length < 4) throw new Hl7ParseError(`${line.slice(0, 3) || 'header'} segment is too short to declare delimiters`, offset);
   const field = line[3]!;
   if (FORBIDDEN.test(field) || field === ' ') {

@@ -23,18 +23,24 @@ export class Hl7Message {
     readonly segments: Segment[],
     /** BOM and blank lines before the first segment, kept for a lossless round trip. */
     private readonly prefix: string,
-    readonly encoding: Hl7Encoding,
+    /** Known for bytes; for text it is worked out on first use (only toBytes and wide-character writes need it). */
+    private knownEncoding: Hl7Encoding | undefined,
   ) {}
 
+  /** How this message's text becomes bytes: as read, or as its MSH-18 declares for text input. */
+  get encoding(): Hl7Encoding {
+    return (this.knownEncoding ??= encodingForText(this.toString()));
+  }
+
   static parse(input: string | Uint8Array): Hl7Message {
-    if (typeof input === 'string') return parseText(input, encodingForText(input));
+    if (typeof input === 'string') return parseText(input, undefined);
     if (!(input instanceof Uint8Array)) throw new Hl7ParseError('input must be a string or bytes', 0);
     const { text, encoding } = decodeHl7Bytes(input);
     return parseText(text, encoding);
   }
 
   /** @internal used by the parser. */
-  static create(delimiters: Delimiters, segments: Segment[], prefix: string, encoding: Hl7Encoding): Hl7Message {
+  static create(delimiters: Delimiters, segments: Segment[], prefix: string, encoding: Hl7Encoding | undefined): Hl7Message {
     return new Hl7Message(delimiters, segments, prefix, encoding);
   }
 
@@ -42,6 +48,11 @@ export class Hl7Message {
 
   /** The n-th (1-based) segment with this name, or undefined. */
   segment(name: string, occurrence = 1): Segment | undefined {
+    if (occurrence === 1 && !this.index) {
+      // Most reads want the first MSH/PID/PV1: a scan is cheaper than building the index.
+      for (const s of this.segments) if (s.name === name) return s;
+      return undefined;
+    }
     return this.all(name)[occurrence - 1];
   }
 
@@ -253,7 +264,7 @@ function isBlank(text: string, from: number, to: number): boolean {
   return true;
 }
 
-function parseText(input: string, encoding: Hl7Encoding): Hl7Message {
+function parseText(input: string, encoding: Hl7Encoding | undefined): Hl7Message {
   // Leading BOM and blank lines are kept aside so the round trip is exact.
   let start = 0;
   if (input.charCodeAt(0) === 0xfeff) start = 1;
@@ -264,12 +275,47 @@ function parseText(input: string, encoding: Hl7Encoding): Hl7Message {
     throw new Hl7ParseError(start >= input.length ? 'empty message' : 'message must start with an MSH segment', start, 1);
   }
   const prefix = input.slice(0, start);
-  const breaks = new BreakScanner(input);
-  const firstEnd = breaks.next(start);
-  const delimiters = readDelimiters(input.slice(start, firstEnd), start);
-  const sep = delimiters.field;
-  const segments: Segment[] = [];
+  const segments = input.indexOf('\n', start) < 0 ? splitCrOnly(input, start) : splitMixed(input, start);
+  return Hl7Message.create(segments.delimiters, segments.list, prefix, encoding);
+}
 
+/** Validates one line and adds it as a segment. */
+function addSegment(list: Segment[], line: string, sep: string, terminator: string, pos: number): void {
+  if (!isSegmentName(line, sep)) {
+    throw new Hl7ParseError(`invalid segment ${JSON.stringify(line.slice(0, 4))}: a segment starts with a three-character name (A-Z, 0-9) and the field separator`, pos, list.length + 1);
+  }
+  const fields = line.split(sep);
+  list.push(new Segment(fields[0]!, fields, line, terminator));
+}
+
+/** The common case, CR-only terminators: one native split. */
+function splitCrOnly(input: string, start: number): { delimiters: Delimiters; list: Segment[] } {
+  const lines = (start === 0 ? input : input.slice(start)).split('\r');
+  const delimiters = readDelimiters(lines[0]!, start);
+  const sep = delimiters.field;
+  const list: Segment[] = [];
+  const lastIndex = lines.length - 1;
+  let pos = start;
+  for (let i = 0; i <= lastIndex; i++) {
+    const line = lines[i]!;
+    const terminator = i < lastIndex ? '\r' : '';
+    if (isBlank(line, 0, line.length)) {
+      // Blank lines belong to the terminator of the segment before them.
+      list[list.length - 1]!.terminator += line + terminator;
+    } else {
+      addSegment(list, line, sep, terminator, pos);
+    }
+    pos += line.length + 1;
+  }
+  return { delimiters, list };
+}
+
+/** Any mix of CR, LF and CRLF. */
+function splitMixed(input: string, start: number): { delimiters: Delimiters; list: Segment[] } {
+  const breaks = new BreakScanner(input);
+  const delimiters = readDelimiters(input.slice(start, breaks.next(start)), start);
+  const sep = delimiters.field;
+  const list: Segment[] = [];
   let pos = start;
   const n = input.length;
   while (pos < n) {
@@ -288,17 +334,14 @@ function parseText(input: string, encoding: Hl7Encoding): Hl7Message {
     const terminator = t === end ? '' : input.slice(end, t);
     if (isBlank(line, 0, line.length)) {
       // Only possible for trailing whitespace without a line break.
-      const last = segments[segments.length - 1];
+      const last = list[list.length - 1];
       if (last) last.terminator += line + terminator;
     } else {
-      if (!isSegmentName(line, sep)) {
-        throw new Hl7ParseError(`invalid segment ${JSON.stringify(line.slice(0, 4))}: a segment starts with a three-character name (A-Z, 0-9) and the field separator`, pos, segments.length + 1);
-      }
-      segments.push(new Segment(line.slice(0, 3), line.split(sep), line, terminator));
+      addSegment(list, line, sep, terminator, pos);
     }
     pos = t;
   }
-  return Hl7Message.create(delimiters, segments, prefix, encoding);
+  return { delimiters, list };
 }
 
 /** Finds line breaks (CR or LF) left to right; remembers the next of each so a long message is scanned once. */

@@ -6,12 +6,21 @@ export const CR = 0x0d;
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
 export function frame(payload: Buffer | string): Buffer {
-  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-  const out = Buffer.allocUnsafe(body.length + 3);
+  if (typeof payload === 'string') {
+    // One allocation: encode the text straight into the framed buffer.
+    const len = Buffer.byteLength(payload, 'utf8');
+    const out = Buffer.allocUnsafe(len + 3);
+    out[0] = VT;
+    out.write(payload, 1, 'utf8');
+    out[len + 1] = FS;
+    out[len + 2] = CR;
+    return out;
+  }
+  const out = Buffer.allocUnsafe(payload.length + 3);
   out[0] = VT;
-  body.copy(out, 1);
-  out[body.length + 1] = FS;
-  out[body.length + 2] = CR;
+  payload.copy(out, 1);
+  out[payload.length + 1] = FS;
+  out[payload.length + 2] = CR;
   return out;
 }
 

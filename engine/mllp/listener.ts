@@ -209,6 +209,13 @@ function peerOf(socket: net.Socket): string {
   return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
 }
 
+/** Given to handlers that do not take a signal: it never aborts, and costs nothing per message. */
+const NEVER_ABORTED = new AbortController().signal;
+
+function isPromiseLike<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
+}
+
 /** Pause reading when this many frames wait behind the one being handled. */
 const MAX_QUEUED_FRAMES = 64;
 
@@ -339,7 +346,8 @@ class Connection {
     while (this.queue.length > 0 && !this.isClosed) {
       const next = this.queue.shift()!;
       if (this.queue.length <= MAX_QUEUED_FRAMES / 2 && this.socket.isPaused() && !this.draining) this.socket.resume();
-      const reply = await this.handle(next);
+      const handled = this.handle(next);
+      const reply = isPromiseLike(handled) ? await handled : handled;
       if (this.isClosed) break;
       const ack = typeof reply === 'string' || Buffer.isBuffer(reply) ? reply : reply.ack;
       const payload = frame(ack);
@@ -356,24 +364,40 @@ class Connection {
     if (this.draining && !this.isClosed) this.end(this.finalReply);
   }
 
-  private async handle(item: QueuedFrame): Promise<MllpReply> {
+  /** Handles one frame; stays synchronous when the handler is, so the hot path makes no timer or promise. */
+  private handle(item: QueuedFrame): MllpReply | Promise<MllpReply> {
     this.stats.frames++;
     const { raw } = item;
-    let inbound: MllpInbound;
-    const base = { raw, peer: this.peer, connectionId: this.id, receivedAt: item.receivedAt, tls: this.isTls, clientCertSubject: this.certSubject() };
+    let message: Hl7Message | undefined;
+    let error: Hl7ParseError | undefined;
     try {
-      inbound = { ...base, message: parseHl7(raw) };
+      message = parseHl7(raw);
     } catch (err) {
-      const error = err instanceof Hl7ParseError ? err : new Hl7ParseError(err instanceof Error ? err.message : String(err), 0);
-      inbound = { ...base, error };
+      error = err instanceof Hl7ParseError ? err : new Hl7ParseError(err instanceof Error ? err.message : String(err), 0);
     }
-    const controller = new AbortController();
+    const inbound: MllpInbound = { raw, message, error, peer: this.peer, connectionId: this.id, receivedAt: item.receivedAt, tls: this.isTls, clientCertSubject: this.certSubject() };
+    // Only a handler that takes the signal pays for an AbortController.
+    const controller = this.o.handler.length >= 2 ? new AbortController() : undefined;
+    let result: MllpReply | Promise<MllpReply>;
+    try {
+      result = this.o.handler(inbound, controller?.signal ?? NEVER_ABORTED);
+    } catch (err) {
+      return this.handlerFailed(inbound, err);
+    }
+    if (!isPromiseLike(result)) {
+      this.count(result);
+      return result;
+    }
+    return this.settle(inbound, result, controller);
+  }
+
+  private async settle(inbound: MllpInbound, pending: Promise<MllpReply>, controller: AbortController | undefined): Promise<MllpReply> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), this.o.handlerTimeoutMs); });
     try {
-      const result = await Promise.race([Promise.resolve().then(() => this.o.handler(inbound, controller.signal)), timeout]);
+      const result = await Promise.race([pending, timeout]);
       if (result === 'timeout') {
-        controller.abort();
+        controller?.abort();
         this.stats.handlerTimeouts++;
         this.stats.naks++;
         this.o.logger.warn({ peer: this.peer, connection: this.id, timeoutMs: this.o.handlerTimeoutMs }, 'mllp handler timed out: AE');
@@ -382,14 +406,18 @@ class Connection {
       this.count(result);
       return result;
     } catch (err) {
-      this.stats.handlerErrors++;
-      this.stats.naks++;
-      const text = err instanceof Error ? err.message : String(err);
-      this.o.logger.error({ peer: this.peer, connection: this.id, err: text }, 'mllp handler failed: AE');
-      return this.errorReply(inbound, text);
+      return this.handlerFailed(inbound, err);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private handlerFailed(inbound: MllpInbound, err: unknown): string {
+    this.stats.handlerErrors++;
+    this.stats.naks++;
+    const text = err instanceof Error ? err.message : String(err);
+    this.o.logger.error({ peer: this.peer, connection: this.id, err: text }, 'mllp handler failed: AE');
+    return this.errorReply(inbound, text);
   }
 
   private errorReply(inbound: MllpInbound, text: string): string {
@@ -406,9 +434,14 @@ class Connection {
     else this.stats.naks++;
   }
 
+  private subject: string | null | undefined;
+
+  /** The client certificate's subject, read once per connection (it cannot change). */
   private certSubject(): string | undefined {
-    if (!(this.socket instanceof tls.TLSSocket)) return undefined;
-    const cert = this.socket.getPeerCertificate();
-    return cert && cert.subject ? Object.entries(cert.subject).map(([k, v]) => `${k}=${String(v)}`).join(',') : undefined;
+    if (this.subject === undefined) {
+      const cert = this.socket instanceof tls.TLSSocket ? this.socket.getPeerCertificate() : undefined;
+      this.subject = cert && cert.subject ? Object.entries(cert.subject).map(([k, v]) => `${k}=${String(v)}`).join(',') : null;
+    }
+    return this.subject ?? undefined;
   }
 }

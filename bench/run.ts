@@ -1,0 +1,49 @@
+/**
+ * Runs every benchmark and prints one Markdown report (progress goes to stderr).
+ *
+ *   npm run bench                        # codec, then MLLP
+ *   npm run bench -- codec               # one part only (codec | mllp)
+ *   npm run bench -- --out results.md    # also write the report to a file
+ *
+ * Each part also runs alone: node --import tsx bench/codec.ts, node --import tsx bench/mllp.ts.
+ */
+import os from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { codecMarkdown, runCodec } from './codec.js';
+import { machineInfo, machineMarkdown } from './lib/machine.js';
+import { mllpMarkdown, runMllp } from './mllp.js';
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  let out: string | undefined;
+  const parts: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--out') {
+      out = args[++i];
+      if (!out) throw new Error('--out needs a file name');
+    } else parts.push(args[i]!);
+  }
+  const want = (name: string): boolean => parts.length === 0 || parts.includes(name);
+  for (const p of parts) if (p !== 'codec' && p !== 'mllp') throw new Error(`unknown part ${JSON.stringify(p)} (codec | mllp)`);
+
+  const machine = machineInfo();
+  const sections: string[] = ['# Sluice benchmark run', '', machineMarkdown(machine)];
+  const log = (s: string): void => { process.stderr.write(s + '\n'); };
+  if (want('codec')) {
+    log('codec benchmark…');
+    sections.push('', '## Codec', '', codecMarkdown(runCodec(log)));
+  }
+  if (want('mllp')) {
+    log('MLLP benchmark…');
+    sections.push('', '## MLLP round trip', '', mllpMarkdown(await runMllp(log)));
+  }
+  sections[2] = machineMarkdown(machine, os.loadavg());
+  const report = sections.join('\n') + '\n';
+  process.stdout.write(report);
+  if (out) writeFileSync(out, report);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`benchmark failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
