@@ -62,7 +62,8 @@ export class Engine implements ChannelLookup {
 
   intakeOf(name: string): Channel['intake'] | undefined {
     const c = this.channels.get(name);
-    return c && c.state !== 'stopped' ? c.intake : undefined;
+    // A paused channel takes nothing, from its source or from other channels.
+    return c && c.state === 'started' ? c.intake : undefined;
   }
 
   /** Graceful shutdown: every channel drains, then the store closes. */

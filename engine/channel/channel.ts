@@ -70,7 +70,10 @@ export class Channel {
   /** Resumes unfinished work from the store, then starts the source. */
   async start(): Promise<void> {
     if (this.stateValue === 'started') return;
-    if (this.stateValue === 'stopped') await this.recover();
+    if (this.stateValue === 'stopped') {
+      for (const q of this.queues.values()) q.resume();
+      await this.recover();
+    }
     await this.def.source.start(this.intake);
     this.stateValue = 'started';
     this.logger.info({ source: this.def.source.describe() }, 'channel started');

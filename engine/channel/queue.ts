@@ -27,7 +27,7 @@ export class DestinationQueue {
   private readonly slots: Semaphore;
   private readonly inFlight = new Set<Promise<DeliveryStatus>>();
   private readonly wakers = new Set<() => void>();
-  private readonly abort = new AbortController();
+  private abort = new AbortController();
   private stopping = false;
 
   constructor(
@@ -56,13 +56,27 @@ export class DestinationQueue {
     return { first, done: tracked };
   }
 
-  /** Stops after the attempts in progress; queued work stays QUEUED in the store. */
-  async stop(): Promise<void> {
+  /**
+   * Stops after the attempts in progress (up to `drainMs`; then they are aborted); queued
+   * work stays QUEUED in the store and resumes on the next start.
+   */
+  async stop(drainMs = 10_000): Promise<void> {
     this.stopping = true;
-    this.abort.abort();
     for (const wake of this.wakers) wake();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, drainMs); });
+    await Promise.race([Promise.all([...this.inFlight]), deadline]);
+    clearTimeout(timer);
+    this.abort.abort();
     await Promise.all([...this.inFlight]);
     await this.destination.close();
+  }
+
+  /** Makes a stopped queue deliver again (a channel that is started after a stop). */
+  resume(): void {
+    if (!this.stopping) return;
+    this.stopping = false;
+    this.abort = new AbortController();
   }
 
   private async deliver(env: Envelope, prior: PriorAttempts | undefined, first: (s: DeliveryStatus) => void): Promise<DeliveryStatus> {

@@ -1,5 +1,5 @@
 import { loadConfig, formatErrors, parseDuration } from '../../config/index.js';
-import { openStore } from '../store/index.js';
+import { MessageNotFoundError, openStore } from '../store/index.js';
 import type { MessageFilter, MessageStatus, MessageStore } from '../store/types.js';
 import { intOption, parse } from './args.js';
 import { CliError } from './errors.js';
@@ -42,9 +42,18 @@ export async function messagesCommand(argv: string[], out: NodeJS.WritableStream
     if (!positionals.length && !values.channel && !status && !values['control-id'] && !values.patient) {
       throw new CliError('reprocess needs message ids or a filter (--channel, --status, --control-id, --patient)', 2);
     }
-    for (const id of ids) await store.markForReprocess(id, 'reprocess requested from the command line');
-    out.write(`${ids.length} message(s) marked for reprocessing; a running engine picks them up when the channel (re)starts\n`);
-    return 0;
+    let marked = 0;
+    for (const id of ids) {
+      try {
+        await store.markForReprocess(id, 'reprocess requested from the command line');
+        marked++;
+      } catch (e) {
+        if (!(e instanceof MessageNotFoundError)) throw e;
+        out.write(`${id}: not found\n`);
+      }
+    }
+    out.write(`${marked} message(s) marked for reprocessing; a running engine picks them up when the channel (re)starts\n`);
+    return marked === ids.length ? 0 : 1;
   } finally {
     await store.close();
   }

@@ -23,15 +23,18 @@ registerComponent({
   }).strict(),
   example: 'mllp: { host: lab.example.org, port: 2575 }',
   create: (o, ctx): Destination => {
-    const sender = new MllpSender({
+    // Created on first use and dropped on close: a closed MllpSender refuses every send, and
+    // a channel that is stopped and started again keeps its destinations.
+    let sender: MllpSender | undefined;
+    const connection = (): MllpSender => (sender ??= new MllpSender({
       host: o.host, port: o.port, ackTimeoutMs: o.ackTimeout, connectTimeoutMs: o.connectTimeout, maxConnectAttempts: 1, logger: ctx.logger,
       tls: o.tls,
-    });
+    }));
     return {
       async send(env) {
         const text = contentText(env.content);
         try {
-          const ack = await sender.send(text);
+          const ack = await connection().send(text);
           const ackText = ack.raw.toString('utf8');
           if (ack.ok) return sent(ackText, text);
           const rejected = ack.code === 'AR' || ack.code === 'CR';
@@ -43,7 +46,11 @@ registerComponent({
           return permanent(`cannot send: ${(err as Error).message}`);
         }
       },
-      close: () => sender.close(),
+      async close() {
+        const s = sender;
+        sender = undefined;
+        await s?.close();
+      },
     };
   },
 });
@@ -104,9 +111,12 @@ registerComponent({
       const body = contentText(env.content);
       let res: Response;
       try {
+        // Header names are case-insensitive: a configured Content-Type replaces the default
+        // instead of being joined to it ("x-application/hl7-v2+er7, application/json").
+        const headers = new Headers(o.headers);
+        if (!headers.has('content-type')) headers.set('content-type', o.contentType ?? contentType(env.content));
         res = await fetch(o.url, {
-          method: o.method, body, redirect: 'manual',
-          headers: { 'content-type': o.contentType ?? contentType(env.content), ...o.headers },
+          method: o.method, body, redirect: 'manual', headers,
           signal: AbortSignal.any([AbortSignal.timeout(o.timeout), sendCtx.signal]),
         });
       } catch (err) {

@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { zDuration } from '../../duration.js';
@@ -15,6 +16,33 @@ const schema = z.object({
   errorDir: z.string().optional().describe('files with rejected messages go here; default: <dir>/error'),
 }).strict();
 
+/** `name` in `dir`, or `stem-1.ext`, `stem-2.ext`, ... when a file of that name is already there. */
+async function freeName(dir: string, name: string): Promise<string> {
+  const ext = path.extname(name);
+  const stem = name.slice(0, name.length - ext.length);
+  for (let i = 0; ; i++) {
+    const candidate = path.join(dir, i === 0 ? name : `${stem}-${i}${ext}`);
+    const exists = await stat(candidate).then(() => true, (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return false;
+      throw err;
+    });
+    if (!exists) return candidate;
+  }
+}
+
+/** Moves a file into `dir` without replacing an earlier file of the same name, across file systems too. */
+async function moveInto(file: string, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const target = await freeName(dir, path.basename(file));
+  try {
+    await rename(file, target);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    await copyFile(file, target, constants.COPYFILE_EXCL);
+    await rm(file);
+  }
+}
+
 registerComponent({
   kind: 'source', name: 'file',
   description: 'Reads HL7 v2 files (single messages or batches) from a directory, then moves or deletes them.',
@@ -26,12 +54,36 @@ registerComponent({
     let stopped = true;
     const done = o.moveTo ?? path.join(o.dir, 'processed');
     const failed = o.errorDir ?? path.join(o.dir, 'error');
+    /**
+     * Files whose messages are all stored but that could not be moved or deleted, by name,
+     * with their size and mtime: the next poll retries only the move, it does not take
+     * the same messages in again.
+     */
+    const stored = new Map<string, { fingerprint: string; rejected: number }>();
+
+    async function dispose(file: string, rejected: number): Promise<void> {
+      if (rejected > 0) await moveInto(file, failed);
+      else if (o.after === 'delete') await rm(file);
+      else await moveInto(file, done);
+    }
 
     async function poll(intake: Intake): Promise<void> {
       const names = (await readdir(o.dir).catch(() => [] as string[])).filter((n) => n.endsWith(o.suffix)).sort();
       for (const name of names) {
         if (stopped) return;
         const file = path.join(o.dir, name);
+        const info = await stat(file).catch(() => undefined);
+        if (!info?.isFile()) continue;
+        const fingerprint = `${info.size}:${info.mtimeMs}`;
+        const earlier = stored.get(name);
+        stored.delete(name);
+        if (earlier?.fingerprint === fingerprint) {
+          await dispose(file, earlier.rejected).catch((err: unknown) => {
+            stored.set(name, earlier);
+            ctx.logger.error({ channel: ctx.channel, file: name, err: (err as Error).message }, 'file source: cannot move or delete a stored file');
+          });
+          continue;
+        }
         const bytes = await readFile(file).catch(() => undefined);
         if (!bytes) continue;
         const { text, encoding } = decodeHl7Bytes(bytes);
@@ -50,14 +102,11 @@ registerComponent({
         }
         // A file leaves the directory only when all of it is stored; otherwise the next poll retries it.
         if (unstored) continue;
-        if (rejected > 0) {
-          await mkdir(failed, { recursive: true });
-          await rename(file, path.join(failed, name));
-        } else if (o.after === 'delete') {
-          await rm(file);
-        } else {
-          await mkdir(done, { recursive: true });
-          await rename(file, path.join(done, name));
+        try {
+          await dispose(file, rejected);
+        } catch (err) {
+          stored.set(name, { fingerprint, rejected });
+          ctx.logger.error({ channel: ctx.channel, file: name, err: (err as Error).message }, 'file source: cannot move or delete a stored file');
         }
       }
     }

@@ -25,11 +25,18 @@ registerComponent({
       let size = 0;
       let tooLarge = false;
       req.on('data', (c: Buffer) => {
+        if (tooLarge) return;
         size += c.length;
-        if (size > o.maxBodyBytes) { tooLarge = true; req.destroy(); return; }
-        chunks.push(c);
+        if (size <= o.maxBodyBytes) { chunks.push(c); return; }
+        // Answer at once and close the connection afterwards. Destroying the request here
+        // would reset the socket before the 413 goes out: the client would only see a reset.
+        // The rest of the upload is read and dropped; a client that keeps sending after the
+        // answer is cut off shortly after.
+        tooLarge = true;
+        chunks.length = 0;
+        res.writeHead(413, { connection: 'close', 'content-type': 'text/plain' }).end(`body larger than ${o.maxBodyBytes} bytes\n`);
+        res.once('finish', () => { setTimeout(() => req.socket.destroy(), 1_000).unref(); });
       });
-      req.on('close', () => { if (tooLarge && !res.headersSent) res.writeHead(413).end(); });
       req.on('end', () => {
         if (tooLarge) return;
         intake(Buffer.concat(chunks), { kind: 'http', peer: `${req.socket.remoteAddress}:${req.socket.remotePort}` }).then((outcome) => {

@@ -1,0 +1,231 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { adt } from '../../test/helpers/channel.js';
+import { FAST_QUEUE, freePort, httpSink, messageOf, mllpPort, mllpSender, onClose, sleep, startEngine, text, untilStatus } from '../../test/helpers/engine.js';
+import { eventually } from '../../test/helpers/http-sink.js';
+import { buildAck, parseHl7 } from '../hl7/index.js';
+import { silentLogger } from '../log.js';
+import { MllpListener, type MllpInbound } from '../mllp/index.js';
+import { getComponent } from '../registry.js';
+import type { Envelope } from './envelope.js';
+import type { Destination, SendContext } from './types.js';
+
+/** A destination built straight from the registry, as buildChannel does. */
+function destination(name: string, options: Record<string, unknown>): Destination {
+  const spec = getComponent('destination', name)!;
+  const d = spec.create(spec.schema.parse(options), { channel: 't', dataDir: '/nonexistent', logger: silentLogger }) as Destination;
+  onClose(() => d.close());
+  return d;
+}
+
+function envelope(controlId: string): Envelope {
+  const raw = Buffer.from(adt(controlId, 'MRN1'));
+  return { id: controlId, channel: 't', receivedAt: Date.now(), source: { kind: 'test' }, raw, content: { kind: 'hl7v2', message: parseHl7(raw) }, warnings: [], stages: [] };
+}
+
+const sendCtx = (): SendContext => ({ channel: 't', destination: 'out', attempt: 1, logger: silentLogger, signal: new AbortController().signal });
+
+type Code = 'AA' | 'AE' | 'AR';
+
+/** A real MLLP peer whose answer to each message `decide` picks; it records what it got. */
+async function peer(decide: (n: number) => Code = () => 'AA', port = 0) {
+  const got: string[] = [];
+  const listener = new MllpListener({
+    port,
+    host: '127.0.0.1',
+    handler: (inbound: MllpInbound) => {
+      const code = decide(got.length);
+      got.push(inbound.raw.toString('utf8'));
+      return buildAck(inbound.message!, code === 'AA' ? { code } : { code, error: { text: code === 'AE' ? 'database busy' : 'unknown patient' } });
+    },
+  });
+  const bound = await listener.start();
+  onClose(() => listener.close());
+  return { got, port: bound, listener };
+}
+
+async function mllpChannel(port: number, extra: Record<string, unknown> = {}, queue = FAST_QUEUE) {
+  const engine = await startEngine({ source: { mllp: { port: 0 } }, destinations: { out: { mllp: { host: '127.0.0.1', port, ackTimeout: 2_000, connectTimeout: 1_000, ...extra }, queue } } });
+  return { engine, send: mllpSender(mllpPort(engine)) };
+}
+
+describe('mllp destination', () => {
+  it('AA: SENT after one attempt, with what was sent and the ACK saved', async () => {
+    const p = await peer();
+    const { engine, send } = await mllpChannel(p.port);
+    expect((await send.send(adt('M1', 'MRN1'))).code).toBe('AA');
+    const m = await messageOf(engine.store, 'M1');
+    const detail = await untilStatus(engine.store, m.id, 'SENT');
+    expect(p.got).toHaveLength(1);
+    expect(parseHl7(p.got[0]!).controlId).toBe('M1');
+    expect(detail.deliveries).toMatchObject([{ destination: 'out', status: 'SENT', attempts: 1 }]);
+    const response = detail.contents.find((c) => c.stage === 'response' && c.destination === 'out');
+    expect(response).toBeDefined();
+    const ack = parseHl7(text(response!.content));
+    expect(ack.get('MSA-1')).toBe('AA');
+    expect(ack.get('MSA-2')).toBe('M1');
+    expect(text(detail.contents.find((c) => c.stage === 'sent')!.content)).toBe(p.got[0]);
+  });
+
+  it('AE: retried (onAE: retry) until the peer recovers, then SENT', async () => {
+    const p = await peer((n) => (n < 2 ? 'AE' : 'AA'));
+    const { engine, send } = await mllpChannel(p.port);
+    await send.send(adt('M2', 'MRN1'));
+    const m = await messageOf(engine.store, 'M2');
+    const detail = await untilStatus(engine.store, m.id, 'SENT');
+    expect(p.got).toHaveLength(3);
+    expect(detail.deliveries[0]).toMatchObject({ status: 'SENT', attempts: 3 });
+    const retries = detail.events.filter((e) => e.kind === 'retry');
+    expect(retries).toHaveLength(2);
+    expect(retries[0]!.detail).toContain('AE: database busy');
+  });
+
+  it('AE with onAE: error fails at once', async () => {
+    const p = await peer(() => 'AE');
+    const { engine, send } = await mllpChannel(p.port, { onAE: 'error' });
+    await send.send(adt('M3', 'MRN1'));
+    const detail = await untilStatus(engine.store, (await messageOf(engine.store, 'M3')).id, 'ERROR');
+    expect(detail.deliveries[0]).toMatchObject({ status: 'ERROR', attempts: 1, error: 'AE: database busy' });
+    expect(p.got).toHaveLength(1);
+  });
+
+  it('AR: ERROR at once (onAR default error), the NAK kept as the response', async () => {
+    const p = await peer(() => 'AR');
+    const { engine, send } = await mllpChannel(p.port);
+    await send.send(adt('M4', 'MRN1'));
+    const detail = await untilStatus(engine.store, (await messageOf(engine.store, 'M4')).id, 'ERROR');
+    expect(detail.deliveries[0]).toMatchObject({ status: 'ERROR', attempts: 1 });
+    expect(detail.deliveries[0]!.error).toContain('AR: unknown patient');
+    const response = detail.contents.find((c) => c.stage === 'response');
+    expect(parseHl7(text(response!.content)).get('MSA-1')).toBe('AR');
+    await sleep(150);
+    expect(p.got).toHaveLength(1);
+  });
+
+  it('AR with onAR: retry keeps trying', async () => {
+    const p = await peer((n) => (n < 1 ? 'AR' : 'AA'));
+    const { engine, send } = await mllpChannel(p.port, { onAR: 'retry' });
+    await send.send(adt('M5', 'MRN1'));
+    const detail = await untilStatus(engine.store, (await messageOf(engine.store, 'M5')).id, 'SENT');
+    expect(detail.deliveries[0]).toMatchObject({ status: 'SENT', attempts: 2 });
+  });
+
+  it('peer down: QUEUED, then delivered in order when it comes up on the same port', async () => {
+    const port = await freePort();
+    const { engine, send } = await mllpChannel(port);
+    await send.send(adt('D1', 'MRN1'));
+    await send.send(adt('D2', 'MRN1'));
+    const d1 = await messageOf(engine.store, 'D1');
+    await untilStatus(engine.store, d1.id, 'QUEUED');
+    await eventually(async () => ((await engine.store.get(d1.id))!.deliveries[0]?.attempts ?? 0) >= 2, 5_000, 'several attempts');
+    expect((await engine.store.get(d1.id))!.deliveries[0]!.error).toContain('cannot connect');
+
+    const p = await peer(() => 'AA', port);
+    await untilStatus(engine.store, d1.id, 'SENT');
+    await untilStatus(engine.store, (await messageOf(engine.store, 'D2')).id, 'SENT');
+    expect(p.got.map((m) => parseHl7(m).controlId)).toEqual(['D1', 'D2']);
+  });
+});
+
+describe('destinations used directly', () => {
+  it('mllp: sends again after close(), on a new connection (a restarted channel keeps its destinations)', async () => {
+    const p = await peer();
+    const d = destination('mllp', { host: '127.0.0.1', port: p.port, ackTimeout: 2_000 });
+    expect(await d.send(envelope('R1'), sendCtx())).toMatchObject({ ok: true });
+    await d.close();
+    expect(await d.send(envelope('R2'), sendCtx())).toMatchObject({ ok: true });
+    expect(p.got.map((m) => parseHl7(m).controlId)).toEqual(['R1', 'R2']);
+    expect(p.listener.stats.totalConnections).toBe(2);
+  });
+
+  it('http: a configured Content-Type replaces the default rather than joining it', async () => {
+    const seen: (string | undefined)[] = [];
+    const server = http.createServer((req, res) => { seen.push(req.headers['content-type']); req.resume().on('end', () => res.end('ok')); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    onClose(() => new Promise((r) => { server.closeAllConnections(); server.close(r); }));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    await destination('http', { url }).send(envelope('H1'), sendCtx());
+    await destination('http', { url, headers: { 'Content-Type': 'application/json' } }).send(envelope('H2'), sendCtx());
+    await destination('http', { url, contentType: 'text/plain', headers: { 'x-token': 'abc' } }).send(envelope('H3'), sendCtx());
+    expect(seen).toEqual(['x-application/hl7-v2+er7', 'application/json', 'text/plain']);
+  });
+});
+
+describe('channel destination', () => {
+  async function twoChannels(opts: { startB: boolean }) {
+    const { sink, url } = await httpSink();
+    const engine = await startEngine([
+      { name: 'A', source: { mllp: { port: 0 } }, destinations: { toB: { channel: { channel: 'B' }, queue: FAST_QUEUE } } },
+      { name: 'B', source: { mllp: { port: 0 } }, destinations: { out: { http: { url }, queue: FAST_QUEUE } } },
+    ], { noStart: true });
+    await engine.channel('A')!.start();
+    if (opts.startB) await engine.channel('B')!.start();
+    return { engine, sink, send: mllpSender(mllpPort(engine, 'A')) };
+  }
+
+  it('A hands the message to B, which stores it as its own message and delivers it', async () => {
+    const { engine, sink, send } = await twoChannels({ startB: true });
+    await send.send(adt('C1', 'MRN1'));
+    const a = await messageOf(engine.store, 'C1', 'A');
+    const b = await messageOf(engine.store, 'C1', 'B');
+    expect(b.id).not.toBe(a.id);
+    expect(b).toMatchObject({ channel: 'B', sourceKind: 'channel', peer: 'A' });
+    await untilStatus(engine.store, a.id, 'SENT');
+    await untilStatus(engine.store, b.id, 'SENT');
+    expect(sink.bodies).toHaveLength(1);
+    expect(parseHl7(sink.bodies[0]!).controlId).toBe('C1');
+  });
+
+  it('B not running: A retries, then delivers once B starts', async () => {
+    const { engine, sink, send } = await twoChannels({ startB: false });
+    await send.send(adt('C2', 'MRN1'));
+    const a = await messageOf(engine.store, 'C2', 'A');
+    await untilStatus(engine.store, a.id, 'QUEUED');
+    await eventually(async () => ((await engine.store.get(a.id))!.deliveries[0]?.attempts ?? 0) >= 2, 5_000, 'retries');
+    expect((await engine.store.get(a.id))!.deliveries[0]!.error).toContain('channel "B" is not running');
+    expect(await engine.store.search({ channel: 'B' })).toHaveLength(0);
+
+    await engine.channel('B')!.start();
+    await untilStatus(engine.store, a.id, 'SENT');
+    await untilStatus(engine.store, (await messageOf(engine.store, 'C2', 'B')).id, 'SENT');
+    expect(sink.bodies).toHaveLength(1);
+  });
+
+  it('B stopped after running: A retries and B takes the message once started again', async () => {
+    const { engine, send } = await twoChannels({ startB: true });
+    await engine.channel('B')!.stop();
+    await send.send(adt('C3', 'MRN1'));
+    const a = await messageOf(engine.store, 'C3', 'A');
+    await eventually(async () => ((await engine.store.get(a.id))!.deliveries[0]?.attempts ?? 0) >= 2, 5_000, 'retries');
+    expect((await engine.store.get(a.id))!.status).toBe('QUEUED');
+    await engine.channel('B')!.start();
+    await untilStatus(engine.store, a.id, 'SENT');
+    expect(await engine.store.search({ channel: 'B', controlId: 'C3' })).toHaveLength(1);
+  });
+
+  // A stopped queue is resumed when its channel starts again (it used to stay stopped).
+  it('B stopped after running: B also delivers to its own destination once started again', async () => {
+    const { engine, sink, send } = await twoChannels({ startB: true });
+    await engine.channel('B')!.stop();
+    await engine.channel('B')!.start();
+    await send.send(adt('C4', 'MRN1'));
+    const b = await messageOf(engine.store, 'C4', 'B');
+    await untilStatus(engine.store, b.id, 'SENT', 1_000);
+    expect(sink.bodies).toHaveLength(1);
+  });
+
+  it('B rejecting the message (a step made it unparsable) is a permanent error in A', async () => {
+    const { url } = await httpSink();
+    const engine = await startEngine([
+      { name: 'A', source: { mllp: { port: 0 } }, steps: [{ script: { code: "msg.setRaw('PID-3', 'x\\rGARBAGE')" } }], destinations: { toB: { channel: { channel: 'B' }, queue: FAST_QUEUE } } },
+      { name: 'B', source: { mllp: { port: 0 } }, destinations: { out: { http: { url } } } },
+    ]);
+    await mllpSender(mllpPort(engine, 'A')).send(adt('C5', 'MRN1'));
+    const a = await messageOf(engine.store, 'C5', 'A');
+    const detail = await untilStatus(engine.store, a.id, 'ERROR');
+    expect(detail.deliveries[0]).toMatchObject({ status: 'ERROR', attempts: 1 });
+    expect(detail.deliveries[0]!.error).toContain('rejected by channel B');
+    expect(await engine.store.search({ channel: 'B', status: 'ERROR' })).toHaveLength(1);
+  });
+});
