@@ -1,17 +1,18 @@
 /**
  * Runs every benchmark and prints one Markdown report (progress goes to stderr).
  *
- *   npm run bench                        # codec, then MLLP
- *   npm run bench -- codec               # one part only (codec | mllp)
+ *   npm run bench                        # codec, MLLP, then the end-to-end engine
+ *   npm run bench -- codec               # one part only (codec | mllp | engine)
  *   npm run bench -- --out results.md    # also write the report to a file
  *
- * Each part also runs alone: node --import tsx bench/codec.ts, node --import tsx bench/mllp.ts.
+ * Each part also runs alone: node --import tsx bench/codec.ts, node --import tsx bench/mllp.ts, node --import tsx bench/engine.ts.
  */
 import os from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { codecMarkdown, runCodec } from './codec.js';
 import { machineInfo, machineMarkdown } from './lib/machine.js';
 import { mllpMarkdown, runMllp } from './mllp.js';
+import { runEngineBench } from './engine.js';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
     } else parts.push(args[i]!);
   }
   const want = (name: string): boolean => parts.length === 0 || parts.includes(name);
-  for (const p of parts) if (p !== 'codec' && p !== 'mllp') throw new Error(`unknown part ${JSON.stringify(p)} (codec | mllp)`);
+  for (const p of parts) if (p !== 'codec' && p !== 'mllp' && p !== 'engine') throw new Error(`unknown part ${JSON.stringify(p)} (codec | mllp | engine)`);
 
   const machine = machineInfo();
   const sections: string[] = ['# Sluice benchmark run', '', machineMarkdown(machine)];
@@ -36,6 +37,10 @@ async function main(): Promise<void> {
   if (want('mllp')) {
     log('MLLP benchmark…');
     sections.push('', '## MLLP round trip', '', mllpMarkdown(await runMllp(log)));
+  }
+  if (want('engine')) {
+    log('end-to-end engine benchmark…');
+    sections.push('', '## Engine end to end', '', await runEngineBench(log));
   }
   sections[2] = machineMarkdown(machine, os.loadavg());
   const report = sections.join('\n') + '\n';

@@ -1,0 +1,34 @@
+/**
+ * The end-to-end engine for bench/engine.ts, in its own process: one channel, MLLP in
+ * (respondFrom: received) → one set step → file destination, SQLite store in a temp dir.
+ * argv[2] sets SQLite's synchronous mode (FULL, the default, or NORMAL).
+ * Prints `PORT <n>` when listening; stops when stdin ends.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { channelConfig, tempEngineConfig } from '../test/helpers/channel.js';
+import { Engine } from '../engine/engine.js';
+import { silentLogger } from '../engine/log.js';
+import { SqliteStore } from '../engine/store/index.js';
+
+const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-bench-e2e-'));
+// argv[2]: FULL (default, fsync per commit) or NORMAL (no fsync per commit; survives a process crash, not power loss).
+const synchronous = process.argv[2] === 'NORMAL' ? 'NORMAL' : 'FULL';
+const store = new SqliteStore({ dataDir: dir, synchronous });
+await store.init();
+const engine = await Engine.open({ ...(await tempEngineConfig()), dataDir: dir }, silentLogger, store);
+const channel = engine.deploy(channelConfig({
+  name: 'bench',
+  source: { mllp: { port: 0 } },
+  respondFrom: 'received',
+  steps: [{ set: { path: 'MSH-5', value: 'ARCHIVE' } }],
+  destinations: { out: { file: { dir: path.join(dir, 'out'), name: '{id}.hl7' }, queue: { concurrency: 4 } } },
+}));
+await channel.start();
+process.stdout.write(`PORT ${(channel.def.source as unknown as { port: number }).port}\n`);
+const rl = createInterface({ input: process.stdin });
+rl.on('close', () => {
+  void engine.stop().finally(() => rm(dir, { recursive: true, force: true }).finally(() => process.exit(0)));
+});

@@ -1,0 +1,124 @@
+/**
+ * End-to-end engine benchmark: MLLP → store → one step → file destination, respondFrom
+ * received, 8 connections. Messages/s and p50/p99 ACK latency, side by side with the bare
+ * Sluice MLLP listener (parse + ACK, no store) in the same run. Target: ≥ 50% of it.
+ *   node --import tsx bench/engine.ts
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { MllpDecoder, frame } from '../engine/mllp/framing.js';
+import { adtA01 } from './fixtures/messages.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const CONNECTIONS = 8;
+const MESSAGES = Number(process.env.BENCH_E2E_MESSAGES ?? 8000);
+const RUNS = Number(process.env.BENCH_E2E_RUNS ?? 3);
+
+interface Server { child: ChildProcess; port: number }
+
+async function spawnServer(script: string, args: string[]): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script), ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 30_000);
+    lines.on('line', (l) => { const m = /^PORT (\d+)$/.exec(l); if (m) { clearTimeout(timer); resolve(Number(m[1])); } });
+  });
+  return { child, port };
+}
+
+function stop(s: Server): Promise<void> {
+  return new Promise((resolve) => {
+    s.child.once('exit', () => resolve());
+    s.child.stdin!.end();
+    setTimeout(() => s.child.kill('SIGKILL'), 10_000).unref();
+  });
+}
+
+/** One connection: send, wait for the ACK, record the latency, next. Unique MSH-10 each. */
+function connectionLoop(port: number, count: number, prefix: string, latencies: number[]): Promise<void> {
+  const template = adtA01('CTRLID').text;
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.setNoDelay(true);
+    const decoder = new MllpDecoder();
+    let sent = 0;
+    let started = 0n;
+    const next = (): void => {
+      started = process.hrtime.bigint();
+      socket.write(frame(template.replace('|CTRLID|', `|${prefix}${sent++}|`)));
+    };
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error('timed out')); }, 300_000);
+    socket.on('connect', next);
+    socket.on('error', (e) => { clearTimeout(timer); reject(e); });
+    socket.on('data', (chunk: Buffer) => {
+      for (const ack of decoder.push(chunk)) {
+        latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
+        if (!ack.includes('MSA|AA')) { clearTimeout(timer); socket.destroy(); reject(new Error(`not AA: ${ack.toString('latin1').slice(0, 120)}`)); return; }
+        if (sent >= count) { clearTimeout(timer); socket.end(); resolve(); return; }
+        next();
+      }
+    });
+  });
+}
+
+interface Result { msgsPerSec: number; p50: number; p99: number }
+
+async function run(port: number, tag: string): Promise<Result> {
+  const latencies: number[] = [];
+  const per = Math.floor(MESSAGES / CONNECTIONS);
+  const t0 = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: CONNECTIONS }, (_, c) => connectionLoop(port, per, `${tag}C${c}N`, latencies)));
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  latencies.sort((a, b) => a - b);
+  const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
+  return { msgsPerSec: (per * CONNECTIONS) / secs, p50: q(0.5), p99: q(0.99) };
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export async function runEngineBench(log: (s: string) => void = (s) => process.stderr.write(s + '\n')): Promise<string> {
+  const bare = await spawnServer('bench/mllp-server.ts', ['sluice']);
+  const engine = await spawnServer('bench/engine-server.ts', ['FULL']);
+  const normal = await spawnServer('bench/engine-server.ts', ['NORMAL']);
+  const results: Record<'bare' | 'engine' | 'normal', Result[]> = { bare: [], engine: [], normal: [] };
+  try {
+    await run(bare.port, 'W'); // warm-up both
+    await run(engine.port, 'W');
+    await run(normal.port, 'W');
+    for (let r = 0; r < RUNS; r++) {
+      // Interleaved so machine noise hits both alike.
+      results.bare.push(await run(bare.port, `B${r}`));
+      results.engine.push(await run(engine.port, `E${r}`));
+      results.normal.push(await run(normal.port, `N${r}`));
+      log(`run ${r + 1}/${RUNS}: bare ${Math.round(results.bare[r]!.msgsPerSec)} msg/s, engine ${Math.round(results.engine[r]!.msgsPerSec)} msg/s, engine (NORMAL) ${Math.round(results.normal[r]!.msgsPerSec)} msg/s`);
+    }
+  } finally {
+    await Promise.all([stop(bare), stop(engine), stop(normal)]);
+  }
+  const row = (name: string, rs: Result[], base?: number): string => {
+    const m = median(rs.map((x) => x.msgsPerSec));
+    return `| ${name} | ${Math.round(m).toLocaleString('en-US')} | ${base ? `${Math.round((m / base) * 100)}%` : '100%'} | ${median(rs.map((x) => x.p50)).toFixed(2)} | ${median(rs.map((x) => x.p99)).toFixed(2)} |`;
+  };
+  const baseRate = median(results.bare.map((x) => x.msgsPerSec));
+  const ratio = median(results.engine.map((x) => x.msgsPerSec)) / baseRate;
+  return [
+    `### End to end: MLLP → SQLite store → set step → file, respondFrom received, ${CONNECTIONS} connections`,
+    '',
+    `${MESSAGES} messages (1 KB ADT^A01, unique MSH-10) per run, median of ${RUNS} interleaved runs.`,
+    '',
+    '| server | msgs/s | vs bare listener | ACK p50 ms | ACK p99 ms |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    row('bare Sluice MLLP listener (parse + ACK)', results.bare),
+    row('Sluice engine (store, step, file destination), SQLite synchronous=FULL (default)', results.engine, baseRate),
+    row('same, SQLite synchronous=NORMAL (no fsync per commit; for diagnosis)', results.normal, baseRate),
+    '',
+    `Target engine ≥ 50% of the bare listener: **${Math.round(ratio * 100)}% — ${ratio >= 0.5 ? 'met' : 'not met'}**.`,
+    '',
+  ].join('\n');
+}
+
+if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {
+  process.stdout.write(await runEngineBench() + '\n');
+}
