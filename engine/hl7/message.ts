@@ -80,18 +80,10 @@ export class Hl7Message {
    */
   get(path: string | Hl7Path): string {
     const p = typeof path === 'string' ? parsePath(path) : path;
-    const seg = this.segment(p.segment, p.occurrence);
-    if (!seg) return '';
-    if (p.field === undefined) return seg.encode(this.delimiters.field);
-    if (seg.header && p.field <= 2) return p.field === 1 ? this.delimiters.field : seg.field(2);
-    const d = this.delimiters;
-    let text = seg.field(p.field);
-    if (text === '') return '';
-    if (p.repetition !== undefined || p.component !== undefined) text = piece(text, d.repetition, (p.repetition ?? 1) - 1);
-    if (p.component !== undefined) text = piece(text, d.component, p.component - 1);
-    if (p.subcomponent !== undefined) text = piece(text, d.subcomponent, p.subcomponent - 1);
-    if (!isLeaf(text, p, d)) return text;
-    return unescapeValue(text, d);
+    const text = this.locate(p);
+    // Whole segments, MSH-1/MSH-2 and structured values come back encoded.
+    if (this.verbatim || text === '' || !isLeaf(text, p, this.delimiters)) return text;
+    return unescapeValue(text, this.delimiters);
   }
 
   /** Like get, but '' and absent are `undefined` and the explicit null `""` is `null`. */
@@ -103,11 +95,20 @@ export class Hl7Message {
 
   /** Encoded text at the addressed level, escapes left as they are. */
   getRaw(path: string | Hl7Path): string {
-    const p = typeof path === 'string' ? parsePath(path) : path;
+    return this.locate(typeof path === 'string' ? parsePath(path) : path);
+  }
+
+  /** Set by locate(): the text it found is not a value to unescape (a segment, MSH-1/MSH-2, nothing). */
+  private verbatim = false;
+
+  /** The encoded text a path addresses. Reports through `verbatim` rather than an object, to keep reads allocation-free. */
+  private locate(p: Hl7Path): string {
+    this.verbatim = true;
     const seg = this.segment(p.segment, p.occurrence);
     if (!seg) return '';
     if (p.field === undefined) return seg.encode(this.delimiters.field);
     if (seg.header && p.field <= 2) return p.field === 1 ? this.delimiters.field : seg.field(2);
+    this.verbatim = false;
     const d = this.delimiters;
     let text = seg.field(p.field);
     if (p.repetition !== undefined || p.component !== undefined) text = piece(text, d.repetition, (p.repetition ?? 1) - 1);
