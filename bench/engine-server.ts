@@ -2,9 +2,10 @@
  * The end-to-end engine for bench/engine.ts, in its own process: one channel, MLLP in
  * (respondFrom: received) → one set step → file destination, SQLite store in a temp dir.
  * argv[2] sets SQLite's synchronous mode (FULL, the default, or NORMAL).
- * Prints `PORT <n>` when listening; stops when stdin ends.
+ * Prints `PORT <n>` when listening; on the stdin line `count` prints `COUNT <files delivered>`;
+ * stops when stdin ends.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -29,6 +30,10 @@ const channel = engine.deploy(channelConfig({
 await channel.start();
 process.stdout.write(`PORT ${(channel.def.source as unknown as { port: number }).port}\n`);
 const rl = createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  if (line.trim() !== 'count') return;
+  void readdir(path.join(dir, 'out')).then((f) => f.length, () => 0).then((n) => process.stdout.write(`COUNT ${n}\n`));
+});
 rl.on('close', () => {
   void engine.stop().finally(() => rm(dir, { recursive: true, force: true }).finally(() => process.exit(0)));
 });

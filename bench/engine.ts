@@ -16,7 +16,7 @@ const CONNECTIONS = 8;
 const MESSAGES = Number(process.env.BENCH_E2E_MESSAGES ?? 8000);
 const RUNS = Number(process.env.BENCH_E2E_RUNS ?? 3);
 
-interface Server { child: ChildProcess; port: number }
+interface Server { child: ChildProcess; port: number; lines: ReturnType<typeof createInterface>; sent: number }
 
 async function spawnServer(script: string, args: string[]): Promise<Server> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script), ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
@@ -25,7 +25,24 @@ async function spawnServer(script: string, args: string[]): Promise<Server> {
     const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 30_000);
     lines.on('line', (l) => { const m = /^PORT (\d+)$/.exec(l); if (m) { clearTimeout(timer); resolve(Number(m[1])); } });
   });
-  return { child, port };
+  return { child, port, lines, sent: 0 };
+}
+
+/**
+ * Waits until an engine has delivered everything it ACKed, so its delivery backlog does not
+ * run on into the next measured run (of this or another server).
+ */
+async function drained(s: Server): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const n = await new Promise<number>((resolve) => {
+      const onLine = (l: string): void => { const m = /^COUNT (\d+)$/.exec(l); if (m) { s.lines.off('line', onLine); resolve(Number(m[1])); } };
+      s.lines.on('line', onLine);
+      s.child.stdin!.write('count\n');
+    });
+    if (n >= s.sent) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('engine did not drain within 60 s');
 }
 
 function stop(s: Server): Promise<void> {
@@ -65,15 +82,19 @@ function connectionLoop(port: number, count: number, prefix: string, latencies: 
 
 interface Result { msgsPerSec: number; p50: number; p99: number }
 
-async function run(port: number, tag: string): Promise<Result> {
+async function run(server: Server, tag: string, engine = false): Promise<Result> {
+  const port = server.port;
   const latencies: number[] = [];
   const per = Math.floor(MESSAGES / CONNECTIONS);
+  server.sent += per * CONNECTIONS;
   const t0 = process.hrtime.bigint();
   await Promise.all(Array.from({ length: CONNECTIONS }, (_, c) => connectionLoop(port, per, `${tag}C${c}N`, latencies)));
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   latencies.sort((a, b) => a - b);
   const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
-  return { msgsPerSec: (per * CONNECTIONS) / secs, p50: q(0.5), p99: q(0.99) };
+  const result = { msgsPerSec: (per * CONNECTIONS) / secs, p50: q(0.5), p99: q(0.99) };
+  if (engine) await drained(server);
+  return result;
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -84,14 +105,14 @@ export async function runEngineBench(log: (s: string) => void = (s) => process.s
   const normal = await spawnServer('bench/engine-server.ts', ['NORMAL']);
   const results: Record<'bare' | 'engine' | 'normal', Result[]> = { bare: [], engine: [], normal: [] };
   try {
-    await run(bare.port, 'W'); // warm-up both
-    await run(engine.port, 'W');
-    await run(normal.port, 'W');
+    await run(bare, 'W'); // warm-up all
+    await run(engine, 'W', true);
+    await run(normal, 'W', true);
     for (let r = 0; r < RUNS; r++) {
       // Interleaved so machine noise hits both alike.
-      results.bare.push(await run(bare.port, `B${r}`));
-      results.engine.push(await run(engine.port, `E${r}`));
-      results.normal.push(await run(normal.port, `N${r}`));
+      results.bare.push(await run(bare, `B${r}`));
+      results.engine.push(await run(engine, `E${r}`, true));
+      results.normal.push(await run(normal, `N${r}`, true));
       log(`run ${r + 1}/${RUNS}: bare ${Math.round(results.bare[r]!.msgsPerSec)} msg/s, engine ${Math.round(results.engine[r]!.msgsPerSec)} msg/s, engine (NORMAL) ${Math.round(results.normal[r]!.msgsPerSec)} msg/s`);
     }
   } finally {
@@ -106,7 +127,7 @@ export async function runEngineBench(log: (s: string) => void = (s) => process.s
   return [
     `### End to end: MLLP → SQLite store → set step → file, respondFrom received, ${CONNECTIONS} connections`,
     '',
-    `${MESSAGES} messages (1 KB ADT^A01, unique MSH-10) per run, median of ${RUNS} interleaved runs.`,
+    `${MESSAGES} messages (1 KB ADT^A01, unique MSH-10) per run, median of ${RUNS} interleaved runs; after each engine run the bench waits until every message is delivered, so no backlog runs into the next measurement.`,
     '',
     '| server | msgs/s | vs bare listener | ACK p50 ms | ACK p99 ms |',
     '| --- | ---: | ---: | ---: | ---: |',
