@@ -7,6 +7,7 @@ import { createLogger } from '../log.js';
 import { listComponents } from '../registry.js';
 import { parse } from './args.js';
 import { CliError } from './errors.js';
+import { untilStopped } from './signals.js';
 
 export async function runCommand(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream, signal?: AbortSignal): Promise<number> {
   const { values } = parse(argv, { config: { type: 'string', short: 'c' } }, 'sluice run [--config sluice.yaml]');
@@ -25,11 +26,7 @@ export async function runCommand(argv: string[], out: NodeJS.WritableStream, err
   }
   out.write(`sluice running: store ${loaded.engine.store.url ? 'postgresql' : `sqlite in ${loaded.engine.dataDir}`}\n`);
   for (const c of engine.list()) out.write(`  ${c.name}: ${c.def.source.describe()} → ${c.def.destinations.map((d) => d.name).join(', ')}\n`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-    signal?.addEventListener('abort', () => resolve(), { once: true });
-  });
+  await untilStopped(signal);
   out.write('stopping: draining in-flight messages\n');
   await engine.stop();
   return 0;

@@ -5,6 +5,7 @@ import { createLogger } from '../log.js';
 import { MllpListener, defaultReply, type MllpHandler } from '../mllp/index.js';
 import { intOption, parse } from './args.js';
 import { CliError } from './errors.js';
+import { untilStopped } from './signals.js';
 
 const USAGE = 'sluice listen --port P [--host 127.0.0.1] [--out DIR] [--max-frame BYTES] [--tls-cert F --tls-key F [--tls-ca F]]';
 
@@ -69,12 +70,7 @@ export async function listenCommand(argv: string[], out: NodeJS.WritableStream, 
   const bound = await listener.start().catch((e: Error) => { throw new CliError(`cannot listen on ${values.host}:${port}: ${e.message}`); });
   out.write(`listening on ${values.host}:${bound}${outDir ? `, writing to ${outDir}` : ''}\n`);
 
-  await new Promise<void>((resolve) => {
-    const stop = (): void => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    signal?.addEventListener('abort', stop, { once: true });
-  });
+  await untilStopped(signal);
   await listener.close();
   return 0;
 }
