@@ -29,7 +29,7 @@ describe('sluice run', () => {
     const sender = new MllpSender({ host: '127.0.0.1', port });
     expect((await sender.send(adt('RUN1', 'MRN1'))).code).toBe('AA');
     await sender.close();
-    await eventually(async () => (await readdir(out).catch(() => [])).includes('RUN1.hl7'), 10_000, 'file delivered');
+    await eventually(async () => (await readdir(out).catch((): string[] => [])).includes('RUN1.hl7'), 10_000, 'file delivered');
 
     stop.abort();
     expect(await running).toBe(0);
