@@ -2,6 +2,7 @@ import { buildAck, buildNak, HL7_ERROR, Hl7ParseError, parseHl7, type Hl7Message
 import type { Logger } from '../log.js';
 import type { DeliveryStatus, MessageStatus, MessageStore, PendingWork } from '../store/types.js';
 import { FILTERED, contentText, contentType, type Envelope } from './envelope.js';
+import { KeyedSerializer } from './keyed.js';
 import { DestinationQueue, type DeliveryTicket } from './queue.js';
 import type { QueuePolicy } from './policy.js';
 import type { Destination, Intake, Outcome, Source, SourceMeta, Step } from './types.js';
@@ -52,6 +53,8 @@ export class Channel {
   private readonly queues = new Map<string, DestinationQueue>();
   private readonly processing = new Set<Promise<unknown>>();
   private readonly inFlightKeys = new Set<string>();
+  /** Filter, steps and routing run in arrival order per ordering key, so queues receive each key's messages in order. */
+  private readonly pipeline = new KeyedSerializer();
   private stateValue: ChannelState = 'stopped';
 
   constructor(
@@ -143,7 +146,7 @@ export class Channel {
       id, channel: this.name, receivedAt, source: { kind: meta.kind, peer: meta.peer, controlId, sender },
       raw, content: { kind: 'hl7v2', message }, key: common.orderingKey, warnings: [], stages: [{ stage: 'received', at: receivedAt }],
     };
-    const processed = this.track(this.process(env).finally(() => { if (dupKey) this.inFlightKeys.delete(dupKey); }));
+    const processed = this.track(this.pipeline.run(env.key ?? '', () => this.process(env)).finally(() => { if (dupKey) this.inFlightKeys.delete(dupKey); }));
 
     if (this.def.respondFrom === 'received') return accepted(message, id);
     const result = await processed;
@@ -187,7 +190,7 @@ export class Channel {
       id: m.id, channel: this.name, receivedAt: m.receivedAt, source: { kind: m.sourceKind, peer: m.peer, controlId: m.controlId, sender: m.sender },
       raw, content: { kind: 'hl7v2', message }, key: m.orderingKey ?? '', warnings: [], stages: [{ stage: 'resumed', at: Date.now() }],
     };
-    return this.track(this.process(env, work));
+    return this.track(this.pipeline.run(env.key ?? '', () => this.process(env, work)));
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
