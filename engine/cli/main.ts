@@ -1,5 +1,6 @@
 import { CliError } from './errors.js';
 import { hl7Command } from './hl7.js';
+import { kafkaCommand } from './kafka.js';
 import { listenCommand } from './listen.js';
 import { sendCommand } from './send.js';
 import { lintCommand, listCommand, runCommand, schemaCommand } from './engine-commands.js';
@@ -19,6 +20,7 @@ usage:
   sluice listen --port P [--host H] [--out DIR]          receive over MLLP, ACK, store to DIR
   sluice hl7 get FILE PATH...                            print decoded values (e.g. PID-5.1 MSH-9.2)
   sluice hl7 inspect FILE                                print a readable tree of a message
+  sluice kafka up|down [--port 9092] [--data DIR]        local single-node Kafka broker for dev and tests
 `;
 
 /** Runs the CLI; resolves with the process exit code. Errors become one line on stderr. */
@@ -37,6 +39,7 @@ export async function main(argv: string[], io: { out?: NodeJS.WritableStream; er
       case 'messages': return await messagesCommand(rest, out);
       case 'schema': return await schemaCommand(rest, out);
       case 'list': return listCommand(out);
+      case 'kafka': return await kafkaCommand(rest, out, err);
       case undefined: case 'help': case '--help': case '-h':
         out.write(HELP);
         return command === undefined ? 2 : 0;

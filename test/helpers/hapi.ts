@@ -4,6 +4,7 @@
  * reused while target/ is newer than pom.xml and the Java source.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import os from 'node:os';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -87,7 +88,8 @@ class LineReader {
 }
 
 function startJava(args: string[]): { reader: LineReader; stderr: () => string; stop: () => Promise<void> } {
-  const child = spawn('java', ['-cp', CLASSPATH, 'sluice.HapiPeer', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // HAPI's default message-id generator keeps its counter in ./id_file: run it where that does no harm.
+  const child = spawn('java', ['-cp', CLASSPATH, 'sluice.HapiPeer', ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: os.tmpdir() });
   let err = '';
   child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
   const reader = new LineReader(child);
