@@ -223,9 +223,13 @@ export class Channel {
     const targets = this.routeOf(current);
     if (targets.length === 0) return this.filtered(env, 'no route matched');
 
-    const warnings = current.warnings.length ? `; ${current.warnings.length} warning(s)` : '';
-    await this.store.saveContent(env.id, 'transformed', contentText(current.content), contentType(current.content));
-    await this.store.updateMessage(env.id, { status: 'TRANSFORMED' }, { kind: 'transformed', detail: `to ${targets.join(', ')}${warnings}` });
+    // Issued together so they share one group-commit transaction. The event is written only
+    // when there is something to say beyond the status: the delivery rows show the route.
+    const warned = current.warnings.length;
+    await Promise.all([
+      this.store.saveContent(env.id, 'transformed', contentText(current.content), contentType(current.content)),
+      this.store.updateMessage(env.id, { status: 'TRANSFORMED' }, warned ? { kind: 'transformed', detail: `to ${targets.join(', ')}; ${warned} warning(s)` } : undefined),
+    ]);
 
     const done = new Map((resumed?.deliveries ?? []).map((d) => [d.destination, d]));
     const tickets: DeliveryTicket[] = [];
@@ -242,7 +246,8 @@ export class Channel {
       if (worstOf(firsts) === 'QUEUED') await this.store.updateMessage(env.id, { status: 'QUEUED' });
       const finals = await Promise.all(tickets.map((t) => t.done));
       const worst = worstOf(finals);
-      if (worst !== 'QUEUED') await this.store.updateMessage(env.id, { status: worst as MessageStatus }, { kind: 'completed', detail: worst });
+      // The deliveries' own events already tell the story; the status is the summary.
+      if (worst !== 'QUEUED') await this.store.updateMessage(env.id, { status: worst as MessageStatus });
     }).catch((err: unknown) => this.logger.error({ messageId: env.id, err: (err as Error).message }, 'could not record final status'));
     return { status: 'ROUTED', tickets };
   }

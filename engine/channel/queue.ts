@@ -102,24 +102,27 @@ export class DestinationQueue {
       } finally {
         release();
       }
+      // Each outcome's writes are issued together, so they share one group-commit transaction.
       if (result.ok) {
-        if (result.sent !== undefined) await store.saveContent(env.id, 'sent', result.sent, 'text/plain', name);
-        if (result.response !== undefined) await store.saveContent(env.id, 'response', result.response, result.responseType ?? 'text/plain', name);
-        await store.setDelivery(env.id, name, { status: 'SENT', attempts, nextAttemptAt: null, error: null }, { kind: 'sent', destination: name, detail: `attempt ${attempts}` });
+        await Promise.all([
+          result.sent !== undefined && store.saveContent(env.id, 'sent', result.sent, 'text/plain', name),
+          result.response !== undefined && store.saveContent(env.id, 'response', result.response, result.responseType ?? 'text/plain', name),
+          store.setDelivery(env.id, name, { status: 'SENT', attempts, nextAttemptAt: null, error: null }, { kind: 'sent', destination: name, detail: `attempt ${attempts}` }),
+        ]);
         first('SENT');
         return 'SENT';
       }
-      if (result.response !== undefined) await store.saveContent(env.id, 'response', result.response, 'text/plain', name);
+      const savingResponse = result.response !== undefined ? store.saveContent(env.id, 'response', result.response, 'text/plain', name) : undefined;
       const final = !result.transient || this.policy.mode === 'never' || attempts >= this.policy.maxAttempts;
       if (final) {
         const why = result.transient ? `gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${result.error}` : result.error;
-        await store.setDelivery(env.id, name, { status: 'ERROR', attempts, nextAttemptAt: null, error: why }, { kind: 'error', destination: name, detail: why });
+        await Promise.all([savingResponse, store.setDelivery(env.id, name, { status: 'ERROR', attempts, nextAttemptAt: null, error: why }, { kind: 'error', destination: name, detail: why })]);
         this.logger.warn({ destination: name, messageId: env.id, attempts }, 'delivery failed');
         first('ERROR');
         return 'ERROR';
       }
       const delay = retryDelayMs(this.policy, attempts, result.retryAfterMs);
-      await store.setDelivery(env.id, name, { status: 'QUEUED', attempts, nextAttemptAt: Date.now() + delay, error: result.error }, { kind: 'retry', destination: name, detail: `attempt ${attempts} failed: ${result.error}; next in ${delay} ms` });
+      await Promise.all([savingResponse, store.setDelivery(env.id, name, { status: 'QUEUED', attempts, nextAttemptAt: Date.now() + delay, error: result.error }, { kind: 'retry', destination: name, detail: `attempt ${attempts} failed: ${result.error}; next in ${delay} ms` })]);
       first('QUEUED');
       await this.sleep(delay);
     }
