@@ -228,16 +228,7 @@ export function channelSchema(mode: SchemaMode) {
 }
 
 /** What a channel file validates to before defaults from the engine are applied. */
-export interface ChannelFile {
-  readonly name: string;
-  readonly description?: string;
-  readonly enabled: boolean;
-  readonly source: ComponentRef;
-  readonly respondFrom: RespondFrom;
-  readonly duplicates: { readonly enabled: boolean; readonly window: number };
-  readonly orderingKey: string;
-  readonly filter?: FilterConfig;
-  readonly steps: ComponentRef[];
+export interface ChannelFile extends Omit<ChannelConfig, 'route' | 'destinations'> {
   readonly route?: RouteRule[];
   readonly destinations: Record<string, ComponentRef & { readonly queue?: QueueOverrides }>;
 }
