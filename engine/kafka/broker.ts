@@ -11,20 +11,19 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
+import { BrokerError, alive, checkJava, freePort, isKafkaProcess, portAccepts, portFree, run, sleep, tail } from './process.js';
+import { DEFAULT_CACHE_DIR, KAFKA_VERSION, resolveKafkaClasspath } from './resolve.js';
 
-/** The newest Kafka 4.x that resolved from Maven Central when this was written. */
-export const KAFKA_VERSION = '4.4.0';
-/** log4j2's slf4j 1.7 binding, so the broker (slf4j 1.7) writes its log through log4j2 (a Kafka dependency). */
-const LOG4J_SLF4J_VERSION = '2.25.5';
+export { BrokerError, checkJava, freePort, portAccepts } from './process.js';
+export { DEFAULT_CACHE_DIR, KAFKA_VERSION, resolveKafkaClasspath } from './resolve.js';
+
 
 const HOST = '127.0.0.1';
 const STARTED = /Kafka Server started/;
 
-export class BrokerError extends Error {}
 
 export interface BrokerOptions {
   /** Client (PLAINTEXT) port; default 9092. */
@@ -63,209 +62,9 @@ interface BrokerState {
   startedAt: string;
 }
 
-export const DEFAULT_CACHE_DIR = path.join('.cache', 'kafka');
 export const DEFAULT_DATA_DIR = path.join(DEFAULT_CACHE_DIR, 'data');
 
 const STATE_FILE = 'broker.json';
-
-// ---------------------------------------------------------------------------------------------
-// processes
-
-interface RunResult { code: number | null; output: string }
-
-/** Runs a command to completion, output captured; ENOENT becomes `missing`. */
-function run(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number; missing: string }): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const add = (b: Buffer) => {
-      output += b.toString('utf8');
-      if (output.length > 200_000) output = output.slice(-100_000);
-    };
-    child.stdout.on('data', add);
-    child.stderr.on('data', add);
-    const timer = opts.timeoutMs ? setTimeout(() => {
-      output += `\n(timed out after ${Math.round(opts.timeoutMs! / 1000)} s)`;
-      child.kill('SIGKILL');
-    }, opts.timeoutMs) : undefined;
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      if (timer) clearTimeout(timer);
-      reject(e.code === 'ENOENT' ? new BrokerError(opts.missing) : e);
-    });
-    child.on('close', (code) => {
-      if (timer) clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
-
-function tail(text: string, lines = 25): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
-
-function javaCommand(): string {
-  const home = process.env.JAVA_HOME;
-  if (home) {
-    const candidate = path.join(home, 'bin', process.platform === 'win32' ? 'java.exe' : 'java');
-    if (existsSync(candidate)) return candidate;
-  }
-  return 'java';
-}
-
-/** Checks that Java 17+ is on PATH (or JAVA_HOME); returns the java command. */
-export async function checkJava(): Promise<string> {
-  const java = javaCommand();
-  const r = await run(java, ['-version'], { missing: 'Java not found: the Kafka broker needs Java 17 or newer on PATH (or JAVA_HOME)' });
-  if (r.code !== 0) throw new BrokerError(`"${java} -version" failed:\n${tail(r.output)}`);
-  const m = /version "(\d+)(?:\.(\d+))?/.exec(r.output);
-  if (m) {
-    const major = m[1] === '1' ? Number(m[2]) : Number(m[1]);
-    if (major < 17) throw new BrokerError(`Kafka ${KAFKA_VERSION} needs Java 17 or newer; found Java ${major} (${java})`);
-  }
-  return java;
-}
-
-function readProc(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A zombie (exited, not yet reaped by its parent) still answers signal 0.
-  const statText = readProc(`/proc/${pid}/stat`);
-  if (statText !== undefined) {
-    const state = statText.charAt(statText.lastIndexOf(')') + 2);
-    if (state === 'Z' || state === 'X') return false;
-  }
-  return true;
-}
-
-/** Whether pid is a Kafka broker (when /proc can tell; otherwise trusts the pid file). */
-function isKafkaProcess(pid: number): boolean {
-  const cmdline = readProc(`/proc/${pid}/cmdline`);
-  if (cmdline === undefined) return alive(pid);
-  return cmdline.split('\0').includes('kafka.Kafka');
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-// ---------------------------------------------------------------------------------------------
-// network
-
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-export function portAccepts(port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: HOST, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-/** Whether 127.0.0.1:port can be bound right now. */
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ host: HOST, port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
-
-/** A port the OS says is free on 127.0.0.1 now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen({ host: HOST, port: 0 }, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// resolution
-
-function pom(kafkaVersion: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<!-- Generated by engine/kafka/broker.ts: resolves the Kafka broker and its runtime dependencies. -->
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>dev.sluice</groupId>
-  <artifactId>sluice-kafka-broker</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
-      <groupId>org.apache.kafka</groupId>
-      <artifactId>kafka_2.13</artifactId>
-      <version>${kafkaVersion}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.apache.logging.log4j</groupId>
-      <artifactId>log4j-slf4j-impl</artifactId>
-      <version>${LOG4J_SLF4J_VERSION}</version>
-      <scope>runtime</scope>
-    </dependency>
-  </dependencies>
-</project>
-`;
-}
-
-async function cachedClasspath(file: string): Promise<string | undefined> {
-  let text: string;
-  try {
-    text = (await readFile(file, 'utf8')).trim();
-  } catch {
-    return undefined;
-  }
-  const jars = text.split(path.delimiter).filter(Boolean);
-  if (jars.length === 0 || !jars.every((j) => existsSync(j))) return undefined;
-  return jars.join(path.delimiter);
-}
-
-/**
- * The broker's classpath: kafka_2.13 and its runtime dependencies, resolved into the local Maven
- * repository by `mvn`. Cached in `cacheDir/classpath-<version>.txt`; re-resolved if a jar went missing.
- */
-export async function resolveKafkaClasspath(opts: Pick<BrokerOptions, 'cacheDir' | 'kafkaVersion' | 'resolveTimeoutMs' | 'log'> = {}): Promise<string> {
-  const version = opts.kafkaVersion ?? KAFKA_VERSION;
-  const cacheDir = path.resolve(opts.cacheDir ?? DEFAULT_CACHE_DIR);
-  const cpFile = path.join(cacheDir, `classpath-${version}.txt`);
-  const cached = await cachedClasspath(cpFile);
-  if (cached) return cached;
-
-  const workDir = path.join(cacheDir, `resolve-${version}`);
-  await mkdir(workDir, { recursive: true });
-  await writeFile(path.join(workDir, 'pom.xml'), pom(version));
-  const tmpOut = path.join(workDir, `classpath.${process.pid}.${randomBytes(4).toString('hex')}.txt`);
-  opts.log?.(`resolving Kafka ${version} and its dependencies with Maven (first run only)...`);
-  const r = await run('mvn', ['-B', '-q', '-Dstyle.color=never', '-f', path.join(workDir, 'pom.xml'), 'dependency:build-classpath', `-Dmdep.outputFile=${tmpOut}`], {
-    cwd: workDir,
-    timeoutMs: opts.resolveTimeoutMs ?? 600_000,
-    missing: 'Maven (mvn) not found: it is needed once to download the Kafka broker jars; install Maven 3.8+ and put mvn on PATH',
-  });
-  if (r.code !== 0 || !existsSync(tmpOut)) {
-    await rm(tmpOut, { force: true });
-    throw new BrokerError(`could not resolve org.apache.kafka:kafka_2.13:${version} with Maven (exit ${r.code}):\n${tail(r.output)}`);
-  }
-  await rename(tmpOut, cpFile); // atomic: a concurrent resolver sees a whole file or none
-  const cp = await cachedClasspath(cpFile);
-  if (!cp) throw new BrokerError(`Maven resolved org.apache.kafka:kafka_2.13:${version} but its classpath lists missing jars (${cpFile})`);
-  return cp;
-}
 
 // ---------------------------------------------------------------------------------------------
 // broker state
