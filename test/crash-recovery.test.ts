@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { adt } from './helpers/channel.js';
 import { eventually, HttpSink } from './helpers/http-sink.js';
+import { freePort } from './helpers/net.js';
 import { parseHl7 } from '../engine/hl7/index.js';
 import { MllpSender } from '../engine/mllp/index.js';
 
@@ -19,14 +19,6 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const MESSAGES = 3000;
 const CONNECTIONS = 4;
 const KILLS = 4;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 function startEngine(dataDir: string, port: number, url: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/fixtures/crash-engine.ts'), dataDir, String(port), url], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });

@@ -1,15 +1,9 @@
-import { z } from 'zod';
+import type { FilterConfig } from '../../config/schema.js';
 import type { Envelope } from './envelope.js';
 import { compileScript } from './script.js';
 
 /** A condition shared by `filter:` and route `when:`; every given part must hold. */
-export const conditionSchema = z.object({
-  messageType: z.array(z.string()).min(1).optional().describe('message types to match, e.g. ADT^A01, ADT^*, *^A08'),
-  paths: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional().describe('HL7 path → required value (or any of a list)'),
-  script: z.string().optional().describe('JavaScript expression; the message passes when it is truthy'),
-}).strict();
-
-export type ConditionConfig = z.output<typeof conditionSchema>;
+export type ConditionConfig = FilterConfig;
 
 /** Matches `ADT^A01` against a pattern such as `ADT^*` or `*^A01`. */
 export function messageTypeMatches(type: string, pattern: string): boolean {

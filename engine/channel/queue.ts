@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import type { DeliveryStatus, MessageStore } from '../store/types.js';
-import { contentText, type Envelope } from './envelope.js';
+import type { Envelope } from './envelope.js';
 import { KeyedSerializer, Semaphore } from './keyed.js';
 import { retryDelayMs, type QueuePolicy } from './policy.js';
 import { transient, type Destination, type DeliveryResult } from './types.js';
@@ -138,7 +138,3 @@ export class DestinationQueue {
   }
 }
 
-/** The text a destination should send: the envelope's current content. */
-export function outboundText(env: Envelope): string {
-  return contentText(env.content);
-}

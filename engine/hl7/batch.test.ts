@@ -1,19 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { Hl7ParseError, buildBatch, parseHl7, splitBatch } from './index.js';
+import { parseError } from '../../test/helpers/hl7.js';
 
 const m1 = 'MSH|^~\\&|A|B|C|D|20240101||ADT^A01^ADT_A01|M1|P|2.5.1\rPID|1||111\r';
 const m2 = 'MSH|^~\\&|A|B|C|D|20240101||ADT^A08^ADT_A01|M2|P|2.5.1\rPID|1||222\rPV1|1|I\r';
 const m3 = 'MSH|^~\\&|A|B|C|D|20240101||ORU^R01|M3|P|2.3\rOBX|1|ST|X||v\r';
 
-function parseError(fn: () => unknown): Hl7ParseError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(Hl7ParseError);
-    return e as Hl7ParseError;
-  }
-  throw new Error('expected an Hl7ParseError, nothing was thrown');
-}
 
 describe('buildBatch / splitBatch', () => {
   const now = new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 6));

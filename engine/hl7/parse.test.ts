@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { Hl7Message, Hl7ParseError, parseHl7, readDelimiters } from './index.js';
+import { Hl7Message, parseHl7, readDelimiters } from './index.js';
+import { parseError } from '../../test/helpers/hl7.js';
 
 const MSH = 'MSH|^~\\&|SENDAPP|SENDFAC|RECVAPP|RECVFAC|20240102030405||ADT^A01^ADT_A01|CTRL123|P|2.5.1';
 const PID = 'PID|1||111^^^HOSP^MR~222^^^STATE&2.16.840&ISO^SS||DOE^JOHN^Q||19700101|M';
 
-/** The error thrown by `fn`, asserting it is an Hl7ParseError. */
-function parseError(fn: () => unknown): Hl7ParseError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(Hl7ParseError);
-    return e as Hl7ParseError;
-  }
-  throw new Error('expected an Hl7ParseError, nothing was thrown');
-}
 
 describe('delimiters', () => {
   it('reads the standard delimiters from MSH-1 and MSH-2', () => {

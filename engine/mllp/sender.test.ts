@@ -5,6 +5,7 @@ import { MllpDecoder, frame } from './framing.js';
 import { MllpListener, type MllpHandler, type MllpListenerOptions } from './listener.js';
 import { MllpSendError, MllpSender, type MllpSenderOptions } from './sender.js';
 import { adt, onCleanup, sleep } from '../../test/helpers/mllp.js';
+import { freePort } from '../../test/helpers/net.js';
 
 async function startListener(opts: Partial<MllpListenerOptions> = {}): Promise<{ listener: MllpListener; port: number }> {
   const listener = new MllpListener({ port: 0, drainTimeoutMs: 500, ...opts });
@@ -19,14 +20,6 @@ function newSender(port: number, opts: Partial<MllpSenderOptions> = {}): MllpSen
   return sender;
 }
 
-/** A port nothing listens on (bound then released). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function expectSendError(p: Promise<unknown>, reason: MllpSendError['reason']): Promise<MllpSendError> {
   const err = await p.then(() => undefined, (e: unknown) => e);

@@ -16,6 +16,8 @@ import type { MessageDetail, MessageStatus, MessageStore, StoredMessage } from '
 import { channelConfig, tempEngineConfig, type TestChannel } from './channel.js';
 import { eventually, HttpSink } from './http-sink.js';
 
+export { freePort } from './net.js';
+
 type Closer = () => unknown;
 const closers: Closer[] = [];
 
@@ -108,14 +110,6 @@ export async function slowSink(delayMs: number): Promise<{ url: string; started:
   return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/in`, started: () => started, finished: () => finished };
 }
 
-/** A port nothing listens on right now (bound to port 0, then released). */
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Resolves true when something accepts a TCP connection on the port, false when refused. */
 export function canConnect(port: number): Promise<boolean> {
