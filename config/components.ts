@@ -19,7 +19,7 @@ export interface ComponentRef {
 
 type Ctx = { issues: z.core.$ZodRawIssue[]; value: unknown };
 
-const LABEL: Record<ComponentKind, string> = { source: 'source', step: 'step', destination: 'destination type' };
+const LABEL: Record<ComponentKind, string> = { source: 'source', step: 'step', destination: 'destination type', connection: 'connection type' };
 
 function names(kind: ComponentKind): string[] {
   return listComponents(kind).map((c) => c.name);

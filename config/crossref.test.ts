@@ -33,7 +33,7 @@ describe('route targets', () => {
 });
 
 describe('connections', () => {
-  const engine = yaml('connections:', '  epic-prod: { base: https://epic.example }', '  lab: {}');
+  const engine = yaml('connections:', '  epic-prod: { api: { base: https://epic.example } }', '  lab: { api: {} }');
 
   it('an option named `connection` must name a key of the engine connections, at any depth', () => {
     const errors = load({

@@ -7,12 +7,12 @@ beforeAll(registerFakes);
 
 describe('reference docs', () => {
   it('has one page per component kind plus the file formats and an index', () => {
-    expect(Object.keys(generateReferenceDocs()).sort()).toEqual(['channel.md', 'destinations.md', 'engine.md', 'index.md', 'sources.md', 'steps.md']);
+    expect(Object.keys(generateReferenceDocs()).sort()).toEqual(['channel.md', 'connections.md', 'destinations.md', 'engine.md', 'index.md', 'sources.md', 'steps.md']);
   });
 
   it('has a section for every registered component, on the page of its kind, with its description', () => {
     const docs = generateReferenceDocs();
-    const page = { source: 'sources.md', step: 'steps.md', destination: 'destinations.md' } as const;
+    const page = { source: 'sources.md', step: 'steps.md', destination: 'destinations.md', connection: 'connections.md' } as const;
     const components = listComponents();
     expect(components.length).toBeGreaterThanOrEqual(6);
     for (const c of components) {

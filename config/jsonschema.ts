@@ -19,6 +19,6 @@ export function toJsonSchema(schema: z.ZodType): JsonSchema {
 export function jsonSchema(): { channel: JsonSchema; engine: JsonSchema } {
   return {
     channel: { ...toJsonSchema(channelSchema('json')), $schema: JSON_SCHEMA_DIALECT },
-    engine: { ...toJsonSchema(engineSchema()), $schema: JSON_SCHEMA_DIALECT },
+    engine: { ...toJsonSchema(engineSchema('json')), $schema: JSON_SCHEMA_DIALECT },
   };
 }

@@ -11,6 +11,7 @@ import {
 } from './schema.js';
 import { findLiteralSecrets, isSecretKey, substitute } from './secrets.js';
 import { readYamlFile, type YamlFile } from './yaml.js';
+import type { ComponentRef } from './components.js';
 
 export interface LoadOptions {
   /** Variables for `${env:...}`; default process.env. */
@@ -91,7 +92,7 @@ function resolveEngine(file: EngineFile, path: string | undefined, cwd: string):
     store: file.store,
     channels: file.channels,
     log: file.log,
-    connections: file.connections as Record<string, Record<string, unknown>>,
+    connections: file.connections as Record<string, ComponentRef>,
     defaults: { queue: mergeQueue(BUILTIN_QUEUE, file.defaults.queue) },
   };
 }

@@ -107,7 +107,8 @@ export interface EngineConfig {
   /** As written (files, directories or globs relative to the engine file). */
   readonly channels: string[];
   readonly log: { readonly level: LogLevel };
-  readonly connections: Record<string, Record<string, unknown>>;
+  /** Name → the registered connection type and its validated options. */
+  readonly connections: Record<string, ComponentRef>;
   readonly defaults: { readonly queue: QueueConfig };
 }
 
@@ -162,7 +163,7 @@ function queueSchema() {
     .meta({ description: 'Queueing and retries; fields left out come from the engine defaults.queue.' });
 }
 
-export function engineSchema() {
+export function engineSchema(mode: SchemaMode = 'validate') {
   return z
     .strictObject({
       dataDir: z.string().min(1).default('./data').meta({ description: 'Data directory, relative to this file.' }),
@@ -178,9 +179,9 @@ export function engineSchema() {
         .meta({ description: 'Channel files, directories or globs, relative to this file (default: channels).' }),
       log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
       connections: z
-        .record(z.string(), z.looseObject({}))
+        .record(z.string().regex(NAME_PATTERN, { error: NAME_HINT }), componentRef('connection', mode))
         .default({})
-        .meta({ description: 'Named connections that component options refer to with `connection: <name>`.' }),
+        .meta({ description: 'Named connections (`<name>: { <type>: <options> }`, e.g. `epic-prod: { fhir: {...} }`) that component options refer to with `connection: <name>`; each is created once and shared by every channel.' }),
       defaults: z.strictObject({ queue: queueSchema().optional() }).prefault({}),
     })
     .meta({ title: 'Sluice engine file (sluice.yaml)' });

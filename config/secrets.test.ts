@@ -57,7 +57,7 @@ describe('secrets never appear in errors', () => {
   it('not in type, enum or reference errors of substituted values', () => {
     const r = load(
       {
-        'sluice.yaml': yaml('connections: { epic-prod: {} }'),
+        'sluice.yaml': yaml('connections: { epic-prod: { api: {} } }'),
         'channels/a.yaml': yaml(
           'name: a', 'source: { fake: { port: "${env:S}" } }', 'steps: [ { upper: { mode: "${env:S}" } } ]',
           'destinations:', '  out: { sink: { connection: "${env:S}" }, queue: { mode: "x${env:S}" } }',
@@ -90,18 +90,19 @@ describe('literal secrets', () => {
       'sluice.yaml': yaml(
         'connections:',
         '  epic-prod:',
-        '    clientSecret: abc',
-        '    auth: { password: pw, apiKey: "${env:K}", key: 12345 }',
-        '    url: "https://user:pw@epic.example/fhir"',
-        '    tokenUrl: https://epic.example/oauth2/token',
+        '    api:',
+        '      clientSecret: abc',
+        '      auth: { password: pw, apiKey: "${env:K}", key: 12345 }',
+        '      url: "https://user:pw@epic.example/fhir"',
+        '      tokenUrl: https://epic.example/oauth2/token',
       ),
       'channels/a.yaml': channel('{}'),
     }, { K: 'x' });
     expect(r.errors.map((e) => [e.path.join('.'), e.line, e.column])).toEqual([
-      ['connections.epic-prod.clientSecret', 3, 19],
-      ['connections.epic-prod.auth.password', 4, 23],
-      ['connections.epic-prod.auth.key', 4, 52],
-      ['connections.epic-prod.url', 5, 10],
+      ['connections.epic-prod.api.clientSecret', 4, 21],
+      ['connections.epic-prod.api.auth.password', 5, 25],
+      ['connections.epic-prod.api.auth.key', 5, 54],
+      ['connections.epic-prod.api.url', 6, 12],
     ]);
     expect(r.errors[0]!.message).toBe('secrets must come from ${env:...} or ${file:...}, not a literal value');
     expect(r.errors[3]!.message).toMatch(/URL contains a literal password/);

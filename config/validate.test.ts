@@ -239,7 +239,7 @@ describe('channel files', () => {
 
   it('loadChannelFiles loads only the given files, with queue defaults and connections from sluice.yaml in cwd', () => {
     const cwd = tree({
-      'sluice.yaml': yaml('connections: { lab: {} }', 'defaults: { queue: { maxAttempts: 2 } }'),
+      'sluice.yaml': yaml('connections: { lab: { api: {} } }', 'defaults: { queue: { maxAttempts: 2 } }'),
       'channels/a.yaml': yaml('name: a', 'source: { poll: {} }', 'destinations: { d: { sink: { connection: lab } }, e: { channel: { channel: other } } }'),
       'channels/b.yaml': yaml('name: b', 'source: { poll: {} }', 'destinations: { d: { sink: { connection: labb } } }'),
     });

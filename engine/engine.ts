@@ -2,6 +2,7 @@ import type { ChannelConfig, EngineConfig } from '../config/schema.js';
 import { buildChannel } from './channel/build.js';
 import { Channel } from './channel/channel.js';
 import type { ChannelLookup } from './channel/components/destinations.js';
+import { ConnectionPool } from './connections.js';
 import type { Logger } from './log.js';
 import { openStore } from './store/index.js';
 import type { MessageStore } from './store/types.js';
@@ -15,8 +16,11 @@ const PRUNE_EVERY_MS = 60 * 60_000;
 export class Engine implements ChannelLookup {
   private readonly channels = new Map<string, Channel>();
   private pruneTimer: NodeJS.Timeout | undefined;
+  readonly connections: ConnectionPool;
 
-  private constructor(readonly config: EngineConfig, readonly store: MessageStore, private readonly logger: Logger) {}
+  private constructor(readonly config: EngineConfig, readonly store: MessageStore, private readonly logger: Logger) {
+    this.connections = new ConnectionPool(config.connections, { dataDir: config.dataDir, logger: logger.child({ component: 'connection' }), engine: this });
+  }
 
   /** Opens the store; call deploy() for each channel, or use startAll(). */
   static async open(config: EngineConfig, logger: Logger, store?: MessageStore): Promise<Engine> {
@@ -39,7 +43,11 @@ export class Engine implements ChannelLookup {
   deploy(cfg: ChannelConfig): Channel {
     if (this.channels.has(cfg.name)) throw new Error(`channel "${cfg.name}" is already deployed`);
     const logger = this.logger.child({ channel: cfg.name });
-    const def = buildChannel(cfg, { channel: cfg.name, dataDir: this.config.dataDir, logger, engine: this });
+    const def = buildChannel(cfg, {
+      channel: cfg.name, dataDir: this.config.dataDir, logger, engine: this,
+      connection: <T>(name: string, type: string) => this.connections.get<T>(name, type),
+      connectionsOfType: (type: string) => this.connections.ofType(type),
+    });
     const channel = new Channel(def, this.store, logger);
     this.channels.set(cfg.name, channel);
     return channel;
@@ -66,10 +74,11 @@ export class Engine implements ChannelLookup {
     return c && c.state === 'started' ? c.intake : undefined;
   }
 
-  /** Graceful shutdown: every channel drains, then the store closes. */
+  /** Graceful shutdown: every channel drains, then the connections and the store close. */
   async stop(): Promise<void> {
     clearInterval(this.pruneTimer);
     await Promise.all([...this.channels.values()].map((c) => c.stop()));
+    await this.connections.closeAll(this.logger);
     await this.store.close();
   }
 

@@ -4,7 +4,12 @@ import type { z } from 'zod';
  * The one registry of components. Config validation, the JSON Schema, the reference docs
  * and `sluice list` are all generated from what is registered here and nothing else.
  */
-export type ComponentKind = 'source' | 'step' | 'destination';
+/**
+ * A `connection` is engine-wide: declared once under `connections:` in sluice.yaml, created
+ * once per engine (lazily, on first use), shared by every channel that names it, and closed
+ * when the engine stops.
+ */
+export type ComponentKind = 'source' | 'step' | 'destination' | 'connection';
 
 export interface ComponentSpec<K extends ComponentKind = ComponentKind, S extends z.ZodType = z.ZodType, I = unknown> {
   readonly kind: K;
@@ -28,6 +33,14 @@ export interface CreateContext {
   readonly logger: import('./log.js').Logger;
   /** Resolves a named channel for the `channel` destination. */
   readonly engine?: unknown;
+  /**
+   * The shared instance of the engine connection `name`, which must be of `type` (the
+   * registered connection component, e.g. `kafka`, `fhir`). Throws a clear error when it
+   * is not declared or of another type. Absent outside an engine (e.g. unit tests).
+   */
+  readonly connection?: <T>(name: string, type: string) => T;
+  /** Names of the declared connections of one type, so a component can pick the only one. */
+  readonly connectionsOfType?: (type: string) => string[];
 }
 
 const components = new Map<string, ComponentSpec>();

@@ -39,6 +39,19 @@ export function registerFakes(): void {
     create: () => ({}),
   });
   registerComponent({
+    kind: 'connection',
+    name: 'api',
+    description: 'A fake named connection to an HTTP API.',
+    schema: z.strictObject({
+      base: z.string().optional(),
+      url: z.string().optional(),
+      tokenUrl: z.string().optional(),
+      clientSecret: z.string().optional(),
+      auth: z.record(z.string(), z.unknown()).optional(),
+    }),
+    create: (o) => ({ ...o, closed: false }),
+  });
+  registerComponent({
     kind: 'destination',
     name: 'channel',
     description: 'Hands the message to another channel.',

@@ -60,7 +60,7 @@ export async function schemaCommand(argv: string[], out: NodeJS.WritableStream):
 }
 
 export function listCommand(out: NodeJS.WritableStream): number {
-  for (const kind of ['source', 'step', 'destination'] as const) {
+  for (const kind of ['source', 'step', 'destination', 'connection'] as const) {
     out.write(`${kind}s:\n`);
     for (const c of listComponents(kind)) out.write(`  ${c.name.padEnd(10)} ${c.description}\n`);
   }
