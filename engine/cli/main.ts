@@ -6,6 +6,8 @@ import { sendCommand } from './send.js';
 import { lintCommand, listCommand, runCommand, schemaCommand } from './engine-commands.js';
 import { messagesCommand } from './messages.js';
 import { testCommand } from './test-command.js';
+import { keysCommand } from './keys.js';
+import { fhirCommand } from './fhir.js';
 
 const HELP = `sluice — HL7 v2 / FHIR interface engine
 
@@ -20,7 +22,12 @@ usage:
   sluice listen --port P [--host H] [--out DIR]          receive over MLLP, ACK, store to DIR
   sluice hl7 get FILE PATH...                            print decoded values (e.g. PID-5.1 MSH-9.2)
   sluice hl7 inspect FILE                                print a readable tree of a message
+  sluice convert FILE|- [--to fhir|hl7] [--bundle T] [--timezone TZ] [--codemap FILE]  HL7 v2 <-> FHIR R4; warnings on stderr
   sluice kafka up|down [--port 9092] [--data DIR]        local single-node Kafka broker for dev and tests
+  sluice kafka tail TOPIC [--from-beginning] [--count N] print Kafka records (key, headers, value) as JSON lines
+  sluice keys generate [--alg RS384|ES384] [--out DIR] [--kid K]  SMART backend key pair; prints the public JWKS
+  sluice fhir search --config FILE --connection NAME 'Observation?patient=…' [--all]  search, print NDJSON
+  sluice sim epic [--port 8040] [--seed N] [--patients N] [--messy] [--rate429 F] …  Epic-like FHIR + SMART simulator
 `;
 
 /** Runs the CLI; resolves with the process exit code. Errors become one line on stderr. */
@@ -40,6 +47,10 @@ export async function main(argv: string[], io: { out?: NodeJS.WritableStream; er
       case 'schema': return await schemaCommand(rest, out);
       case 'list': return listCommand(out);
       case 'kafka': return await kafkaCommand(rest, out, err);
+      case 'convert': return await (await import('./convert.js')).convertCommand(rest, out, err); // lazy: loads the converters
+      case 'keys': return await keysCommand(rest, out, err);
+      case 'fhir': return await fhirCommand(rest, out, err);
+      case 'sim': return await (await import('./sim.js')).simCommand(rest, out, io.signal); // lazy: loads FHIR definitions
       case undefined: case 'help': case '--help': case '-h':
         out.write(HELP);
         return command === undefined ? 2 : 0;

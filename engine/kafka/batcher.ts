@@ -1,0 +1,90 @@
+import { createProducer, type ClientOptions, type KafkaProducer, type KafkaRecord } from './client.js';
+
+export interface BatchOptions {
+  /** How long a record may wait for others to share its request; default 2 ms. */
+  readonly lingerMs: number;
+  /** Records per produce request at most; default 500. */
+  readonly maxBatch: number;
+}
+
+interface Pending {
+  readonly records: readonly KafkaRecord[];
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+}
+
+/**
+ * Gathers the records of many concurrent deliveries into few produce requests, with one
+ * request in flight at a time: an idempotent producer with several requests in flight
+ * got OUT_OF_ORDER_SEQUENCE_NUMBER from the broker (measured, see docs/DECISIONS.md).
+ * Each caller's promise resolves only when the broker acknowledged its records (acks=all).
+ * After a failed request the underlying producer is replaced: its sequence numbers may no
+ * longer match the broker's after a broker restart.
+ */
+export class BatchingProducer {
+  private queue: Pending[] = [];
+  private producer: KafkaProducer | undefined;
+  private flushing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly client: ClientOptions, private readonly batch: BatchOptions = { lingerMs: 2, maxBatch: 500 }) {}
+
+  send(records: readonly KafkaRecord[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('producer is closed'));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ records, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const p of this.queue.splice(0)) p.reject(new Error('producer is closed'));
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.close().catch(() => undefined);
+  }
+
+  private schedule(): void {
+    if (this.flushing || this.timer) return;
+    if (this.queuedRecords() >= this.batch.maxBatch || this.batch.lingerMs <= 0) {
+      void this.flush();
+      return;
+    }
+    this.timer = setTimeout(() => { this.timer = undefined; void this.flush(); }, this.batch.lingerMs);
+  }
+
+  private queuedRecords(): number {
+    let n = 0;
+    for (const p of this.queue) n += p.records.length;
+    return n;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing || this.queue.length === 0) return;
+    this.flushing = true;
+    const taken: Pending[] = [];
+    let count = 0;
+    while (this.queue.length > 0 && (count === 0 || count + this.queue[0]!.records.length <= this.batch.maxBatch)) {
+      const p = this.queue.shift()!;
+      taken.push(p);
+      count += p.records.length;
+    }
+    try {
+      this.producer ??= createProducer(this.client);
+      await this.producer.send(taken.flatMap((p) => p.records));
+      for (const p of taken) p.resolve();
+    } catch (err) {
+      const producer = this.producer;
+      this.producer = undefined;
+      void producer?.close().catch(() => undefined);
+      const error = err instanceof Error ? err : new Error(String(err));
+      for (const p of taken) p.reject(error);
+    } finally {
+      this.flushing = false;
+      if (this.queue.length > 0 && !this.closed) this.schedule();
+    }
+  }
+}

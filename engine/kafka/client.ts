@@ -1,0 +1,173 @@
+/**
+ * Our own small Kafka client interface, so the library behind it can be swapped. The
+ * implementation uses @platformatic/kafka (chosen over kafkajs with numbers, see
+ * docs/DECISIONS.md "Kafka client").
+ */
+import { Admin, Consumer, Producer, ProduceAcks, type Message, type MessagesStream } from '@platformatic/kafka';
+
+export interface KafkaRecord {
+  readonly topic: string;
+  readonly key?: string;
+  readonly value: string | Buffer;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface ConsumedRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly key?: string;
+  readonly value: Buffer;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly timestamp: bigint;
+}
+
+export interface ClientOptions {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  /** Per-request timeout; default 10 s. */
+  readonly requestTimeoutMs?: number;
+}
+
+/** Sends records; resolves only after the broker acknowledged them with acks=all (idempotent). */
+export interface KafkaProducer {
+  send(records: readonly KafkaRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ConsumerOptions {
+  readonly groupId: string;
+  readonly topics: readonly string[];
+  /** Where a group without committed offsets starts; default earliest. */
+  readonly fromBeginning?: boolean;
+  readonly sessionTimeoutMs?: number;
+}
+
+/**
+ * A group member. `start` hands each record to `onRecord` in partition order; the caller
+ * commits explicitly (`commit` commits up to and including that record) and may pause
+ * and resume fetching.
+ */
+export interface KafkaConsumer {
+  start(onRecord: (record: ConsumedRecord) => void, onError: (err: Error) => void): Promise<void>;
+  commit(record: ConsumedRecord): Promise<void>;
+  pause(): void;
+  resume(): void;
+  close(): Promise<void>;
+}
+
+export interface KafkaAdmin {
+  createTopics(topics: readonly string[], partitions: number, replication: number): Promise<void>;
+  listTopics(): Promise<string[]>;
+  /** The end offset (next offset to be written) of each partition of a topic. */
+  endOffsets(topic: string): Promise<Map<number, bigint>>;
+  close(): Promise<void>;
+}
+
+const TOPIC_EXISTS = 36;
+
+function isTopicExists(err: unknown): boolean {
+  // AggregateErrors nest the broker's per-topic errors; any TOPIC_ALREADY_EXISTS means "already there".
+  const text = JSON.stringify(err, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) ?? '';
+  return text.includes('TOPIC_ALREADY_EXISTS') || text.includes(`"apiCode":${TOPIC_EXISTS}`) || String((err as Error).message).includes('already exists');
+}
+
+function base(o: ClientOptions) {
+  return { clientId: o.clientId, bootstrapBrokers: [...o.brokers], timeout: o.requestTimeoutMs ?? 10_000, retries: 3, retryDelay: 250 };
+}
+
+function toHeaders(h: Readonly<Record<string, string>> | undefined): Map<Buffer, Buffer> | undefined {
+  if (!h) return undefined;
+  const m = new Map<Buffer, Buffer>();
+  for (const [k, v] of Object.entries(h)) m.set(Buffer.from(k), Buffer.from(v));
+  return m;
+}
+
+export function createProducer(o: ClientOptions): KafkaProducer {
+  const producer = new Producer({ ...base(o), idempotent: true, acks: ProduceAcks.ALL, autocreateTopics: false });
+  return {
+    async send(records) {
+      if (records.length === 0) return;
+      await producer.send({
+        messages: records.map((r) => ({
+          topic: r.topic,
+          key: r.key === undefined ? undefined : Buffer.from(r.key),
+          value: typeof r.value === 'string' ? Buffer.from(r.value) : r.value,
+          headers: toHeaders(r.headers),
+        })),
+      });
+    },
+    close: () => producer.close(),
+  };
+}
+
+function toRecord(m: Message): ConsumedRecord {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of m.headers) headers[k.toString()] = v.toString();
+  return { topic: m.topic, partition: m.partition, offset: m.offset, key: m.key?.length ? m.key.toString() : undefined, value: m.value ?? Buffer.alloc(0), headers, timestamp: m.timestamp };
+}
+
+export function createConsumer(o: ClientOptions, c: ConsumerOptions): KafkaConsumer {
+  const sessionTimeout = c.sessionTimeoutMs ?? 10_000;
+  const consumer = new Consumer({
+    ...base(o), groupId: c.groupId, sessionTimeout, heartbeatInterval: Math.min(1000, Math.floor(sessionTimeout / 3)),
+    rebalanceTimeout: Math.max(sessionTimeout, 15_000), autocommit: false, maxWaitTime: 500,
+  });
+  let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  // The library's own commit closure knows the leader epoch; keep it per record we handed out.
+  const commits = new WeakMap<ConsumedRecord, Message['commit']>();
+  return {
+    async start(onRecord, onError) {
+      stream = await consumer.consume({
+        topics: [...c.topics], autocommit: false, mode: 'committed', fallbackMode: c.fromBeginning === false ? 'latest' : 'earliest',
+        highWaterMark: 256,
+      });
+      stream.on('data', (m: Message) => {
+        const record = toRecord(m);
+        commits.set(record, m.commit.bind(m));
+        onRecord(record);
+      });
+      stream.on('error', onError);
+    },
+    async commit(record) {
+      const commit = commits.get(record);
+      if (!commit) throw new Error(`record ${record.topic}/${record.partition}/${record.offset} was not handed out by this consumer`);
+      await new Promise<void>((resolve, reject) => { commit((err) => (err ? reject(err) : resolve())); });
+    },
+    pause() { stream?.pause(); },
+    resume() { stream?.resume(); },
+    async close() {
+      const s = stream;
+      stream = undefined;
+      if (s) await new Promise<void>((resolve) => { s.close(() => resolve()); });
+      await new Promise<void>((resolve) => { consumer.close(true, () => resolve()); });
+    },
+  };
+}
+
+export function createAdmin(o: ClientOptions): KafkaAdmin {
+  const admin = new Admin(base(o));
+  return {
+    async createTopics(topics, partitions, replication) {
+      for (const topic of topics) {
+        try {
+          await admin.createTopics({ topics: [topic], partitions, replicas: replication });
+        } catch (err) {
+          if (!isTopicExists(err)) throw err;
+        }
+      }
+    },
+    listTopics: () => admin.listTopics(),
+    async endOffsets(topic) {
+      const meta = await admin.metadata({ topics: [topic] });
+      const t = meta.topics.get(topic);
+      const out = new Map<number, bigint>();
+      if (!t) return out;
+      const partitions = Array.from({ length: t.partitionsCount }, (_, i) => ({ partitionIndex: i, timestamp: -1n }));
+      const listed = await admin.listOffsets({ topics: [{ name: topic, partitions }] });
+      for (const lt of listed) for (const p of lt.partitions) out.set(p.partitionIndex, p.offset);
+      return out;
+    },
+    close: () => admin.close(),
+  };
+}

@@ -1,0 +1,133 @@
+import { z } from 'zod';
+import { registerComponent, type CreateContext } from '../registry.js';
+import { BatchingProducer, type BatchOptions } from './batcher.js';
+import { createAdmin, createConsumer, type ClientOptions, type ConsumerOptions, type KafkaAdmin, type KafkaConsumer } from './client.js';
+
+/** The local broker `sluice kafka up` starts, unless SLUICE_KAFKA_BROKERS says otherwise. */
+export function defaultBrokers(): string[] {
+  const env = process.env.SLUICE_KAFKA_BROKERS?.trim();
+  return env ? env.split(',').map((b) => b.trim()).filter(Boolean) : ['127.0.0.1:9092'];
+}
+
+export const kafkaConnectionSchema = z.object({
+  brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, { error: 'expected host:port' })).min(1).optional().describe('bootstrap brokers; default SLUICE_KAFKA_BROKERS or 127.0.0.1:9092'),
+  clientId: z.string().default('sluice'),
+  requestTimeout: z.number().int().positive().default(10_000).describe('ms per request'),
+  linger: z.number().int().min(0).default(2).describe('ms a record may wait to share a produce request'),
+  maxBatch: z.number().int().positive().default(500).describe('records per produce request at most'),
+}).strict();
+export type KafkaConnectionOptions = z.output<typeof kafkaConnectionSchema>;
+
+/**
+ * One Kafka cluster as the engine sees it: one shared batching producer (idempotent,
+ * acks=all), one admin client and a consumer per group member. Created lazily, closed by
+ * the engine on stop.
+ */
+export class KafkaConnection {
+  readonly client: ClientOptions;
+  private producerValue: BatchingProducer | undefined;
+  private adminValue: KafkaAdmin | undefined;
+  private readonly knownTopics = new Set<string>();
+  private readonly consumers = new Set<KafkaConsumer>();
+
+  constructor(o: Partial<KafkaConnectionOptions> = {}) {
+    this.client = { brokers: o.brokers ?? defaultBrokers(), clientId: o.clientId ?? 'sluice', requestTimeoutMs: o.requestTimeout ?? 10_000 };
+    this.batch = { lingerMs: o.linger ?? 2, maxBatch: o.maxBatch ?? 500 };
+  }
+
+  private readonly batch: BatchOptions;
+
+  get producer(): BatchingProducer {
+    return (this.producerValue ??= new BatchingProducer(this.client, this.batch));
+  }
+
+  get admin(): KafkaAdmin {
+    return (this.adminValue ??= createAdmin(this.client));
+  }
+
+  consumer(o: ConsumerOptions): KafkaConsumer {
+    const c = createConsumer(this.client, o);
+    this.consumers.add(c);
+    const close = c.close.bind(c);
+    return { ...c, close: async () => { this.consumers.delete(c); await close(); } };
+  }
+
+  /** Creates the topics not yet seen by this connection (an existing topic is fine). */
+  async ensureTopics(topics: readonly string[], partitions: number, replication: number): Promise<void> {
+    const missing = topics.filter((t) => !this.knownTopics.has(t));
+    if (missing.length === 0) return;
+    await this.admin.createTopics(missing, partitions, replication);
+    for (const t of missing) this.knownTopics.add(t);
+  }
+
+  /** Fails when a topic does not exist (createTopics: false). */
+  async requireTopics(topics: readonly string[]): Promise<string[]> {
+    const unknown = topics.filter((t) => !this.knownTopics.has(t));
+    if (unknown.length === 0) return [];
+    const existing = new Set(await this.admin.listTopics());
+    const missing = unknown.filter((t) => !existing.has(t));
+    for (const t of unknown) if (existing.has(t)) this.knownTopics.add(t);
+    return missing;
+  }
+
+  async close(): Promise<void> {
+    const producer = this.producerValue;
+    const admin = this.adminValue;
+    this.producerValue = undefined;
+    this.adminValue = undefined;
+    await Promise.allSettled([producer?.close(), admin?.close(), ...[...this.consumers].map((c) => c.close())]);
+    this.consumers.clear();
+  }
+}
+
+/** Shared fallback connections for engines without a `kafka` connection, per broker list. */
+const fallbacks = new Map<string, { connection: KafkaConnection; users: number }>();
+
+export interface ConnectionLease {
+  readonly connection: KafkaConnection;
+  /** Closes the connection when it was created for this component alone (engine connections are closed by the engine). */
+  release(): Promise<void>;
+}
+
+/**
+ * Resolves the Kafka connection of a component: a named engine connection, else the
+ * brokers given in the component's own options, else the local default broker.
+ */
+export function leaseConnection(ctx: CreateContext, name: string | undefined, brokers: readonly string[] | undefined): ConnectionLease {
+  // Without a name, the engine's only kafka connection is meant (brokers given inline win).
+  const named = name ?? (brokers === undefined && ctx.connectionsOfType?.('kafka').length === 1 ? ctx.connectionsOfType('kafka')[0] : undefined);
+  if (named !== undefined) {
+    if (!ctx.connection) throw new Error(`connection "${named}": named connections need an engine`);
+    return { connection: ctx.connection<KafkaConnection>(named, 'kafka'), release: async () => {} };
+  }
+  const list = brokers && brokers.length > 0 ? [...brokers] : defaultBrokers();
+  const key = list.join(',');
+  let entry = fallbacks.get(key);
+  if (!entry) {
+    entry = { connection: new KafkaConnection({ brokers: list }), users: 0 };
+    fallbacks.set(key, entry);
+  }
+  entry.users++;
+  const held = entry;
+  let released = false;
+  return {
+    connection: held.connection,
+    async release() {
+      if (released) return;
+      released = true;
+      held.users--;
+      if (held.users > 0) return;
+      if (fallbacks.get(key) === held) fallbacks.delete(key);
+      await held.connection.close();
+    },
+  };
+}
+
+registerComponent({
+  kind: 'connection', name: 'kafka',
+  description: 'A Kafka cluster shared by every channel that names it: one idempotent producer (acks=all), an admin client, consumers per group.',
+  schema: kafkaConnectionSchema,
+  docs: 'Kafka destinations and sources name it with `connection: <name>`. Without one (and without inline `brokers`), they use the local broker of `sluice kafka up`: `127.0.0.1:9092`, or the comma-separated `SLUICE_KAFKA_BROKERS`.',
+  example: ['connections:', '  local-kafka:', "    kafka: { brokers: ['127.0.0.1:9092'], clientId: sluice }"].join('\n'),
+  create: (o) => new KafkaConnection(o),
+});

@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { contentText } from '../channel/envelope.js';
+import { permanent, sent, transient, type Destination } from '../channel/types.js';
+import { registerComponent } from '../registry.js';
+import { leaseConnection, type ConnectionLease } from './connection.js';
+import type { KafkaRecord } from './client.js';
+import { recordsOf } from './records.js';
+
+const schema = z.object({
+  topic: z.string().min(1).describe('fixed name or template: {MSH-9.1} {MSH-4} (any HL7 path), {resourceType}, {messageType}, {channel}'),
+  connection: z.string().optional().describe('engine connection (connections: in sluice.yaml); default: the only kafka connection, else the local broker'),
+  brokers: z.array(z.string()).min(1).optional().describe('inline bootstrap brokers instead of a connection'),
+  format: z.enum(['auto', 'hl7', 'fhir']).default('auto').describe('auto: HL7 v2 text or FHIR JSON, by the content'),
+  perResource: z.boolean().default(false).describe('FHIR Bundle: one record per entry resource (all keyed by the patient)'),
+  key: z.string().optional().describe('key template; default: the ordering key (patient identifier)'),
+  createTopics: z.boolean().default(true).describe('create missing topics; false: a missing topic is an error'),
+  partitions: z.number().int().positive().default(3).describe('for created topics'),
+  replication: z.number().int().positive().default(1).describe('for created topics'),
+}).strict();
+export type KafkaDestinationOptions = z.output<typeof schema>;
+
+registerComponent({
+  kind: 'destination', name: 'kafka',
+  description: 'Kafka producer: one record per message (or per FHIR resource), keyed by patient, SENT only after the broker acknowledged it (acks=all, idempotent).',
+  schema,
+  docs: [
+    'Records carry the headers `content-type`, `sluice-message-type`, `sluice-control-id`, `sluice-channel`,',
+    '`sluice-source` and `sluice-message-id`. The key is the ordering key (patient identifier by default), so one',
+    "patient's events stay in order on one partition. A broker that is down or slow is a transient failure:",
+    'the message is QUEUED and retried, nothing is lost. Batching (`linger`, `maxBatch`) is set on the connection.',
+  ].join('\n'),
+  example: "kafka: { topic: 'hl7.{MSH-9.1}.{MSH-4}', connection: local-kafka }",
+  create: (o, ctx): Destination => {
+    let lease: ConnectionLease | undefined;
+    return {
+      async send(env) {
+        let records: KafkaRecord[];
+        try {
+          records = recordsOf(env, o);
+        } catch (err) {
+          return permanent(`cannot build Kafka records: ${(err as Error).message}`);
+        }
+        if (records.length === 0) return permanent('nothing to send: the FHIR Bundle has no entries');
+        lease ??= leaseConnection(ctx, o.connection, o.brokers);
+        const { connection } = lease;
+        const topics = [...new Set(records.map((r) => r.topic))];
+        try {
+          if (o.createTopics) {
+            await connection.ensureTopics(topics, o.partitions, o.replication);
+          } else {
+            const missing = await connection.requireTopics(topics);
+            if (missing.length > 0) return permanent(`topic ${missing.join(', ')} does not exist (createTopics: false)`);
+          }
+          await connection.producer.send(records);
+        } catch (err) {
+          return transient(`Kafka: ${(err as Error).message}`);
+        }
+        return sent(`${records.length} record(s) to ${topics.join(', ')}`, records.length === 1 ? String(records[0]!.value) : contentText(env.content));
+      },
+      async close() {
+        const l = lease;
+        lease = undefined;
+        await l?.release();
+      },
+    };
+  },
+});

@@ -1,0 +1,85 @@
+import { Prng } from './prng.js';
+import { DEFAULT_FAULTS, type SimFaults } from './types.js';
+
+export type FaultDecision =
+  | { kind: 'none' }
+  | { kind: 'drop' }
+  | { kind: 'throttle'; retryAfter: string }
+  | { kind: 'unavailable'; retryAfter: string };
+
+/**
+ * Decides, per FHIR request, whether to misbehave. Rates use a seeded PRNG so a run is
+ * repeatable; bursts are deterministic by request number (a 429 storm for a stretch).
+ */
+export class FaultInjector {
+  private current: SimFaults;
+  private readonly dice: Prng;
+  private seen = 0;
+
+  constructor(seed: number, initial: Partial<SimFaults> | undefined, private readonly clock: () => number) {
+    this.current = { ...DEFAULT_FAULTS, ...initial };
+    this.dice = new Prng(seed ^ 0x5eed);
+  }
+
+  get faults(): SimFaults {
+    return { ...this.current };
+  }
+
+  set(update: Partial<SimFaults>): void {
+    this.current = { ...this.current, ...update };
+    // A new burst pattern starts counting from the change, so "the next N requests" means that.
+    if ('burst429' in update) this.seen = 0;
+  }
+
+  decide(): FaultDecision {
+    const f = this.current;
+    const position = this.seen++;
+    if (f.dropRate > 0 && this.dice.chance(f.dropRate)) return { kind: 'drop' };
+    if (f.rate503 > 0 && this.dice.chance(f.rate503)) return { kind: 'unavailable', retryAfter: this.retryAfter() };
+    const inBurst = f.burst429 !== undefined && f.burst429.every > 0 && position % f.burst429.every < f.burst429.length;
+    if (inBurst || (f.rate429 > 0 && this.dice.chance(f.rate429))) return { kind: 'throttle', retryAfter: this.retryAfter() };
+    return { kind: 'none' };
+  }
+
+  private retryAfter(): string {
+    const { retryAfter, retryAfterSeconds } = this.current;
+    if (retryAfter === 'seconds') return String(retryAfterSeconds);
+    // HTTP-date has whole-second precision: round up so waiting until it is always long enough.
+    return new Date(Math.ceil((this.clock() + retryAfterSeconds * 1000) / 1000) * 1000).toUTCString();
+  }
+}
+
+/** Validates a fault update from the control API (unknown or ill-typed fields are refused). */
+export function parseFaultUpdate(input: unknown): Partial<SimFaults> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new Error('faults must be a JSON object');
+  const out: Partial<SimFaults> = {};
+  const fraction = (key: string, v: unknown): number => {
+    if (typeof v !== 'number' || v < 0 || v > 1) throw new Error(`${key} must be a number between 0 and 1`);
+    return v;
+  };
+  const nonNegative = (key: string, v: unknown): number => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`${key} must be a number >= 0`);
+    return v;
+  };
+  for (const [key, v] of Object.entries(input)) {
+    switch (key) {
+      case 'rate429': out.rate429 = fraction(key, v); break;
+      case 'rate503': out.rate503 = fraction(key, v); break;
+      case 'dropRate': out.dropRate = fraction(key, v); break;
+      case 'slowMs': out.slowMs = nonNegative(key, v); break;
+      case 'retryAfterSeconds': out.retryAfterSeconds = nonNegative(key, v); break;
+      case 'retryAfter':
+        if (v !== 'seconds' && v !== 'http-date') throw new Error('retryAfter must be "seconds" or "http-date"');
+        out.retryAfter = v;
+        break;
+      case 'burst429': {
+        if (v === null) { out.burst429 = undefined; break; }
+        const b = v as { every?: unknown; length?: unknown };
+        out.burst429 = { every: nonNegative('burst429.every', b.every), length: nonNegative('burst429.length', b.length) };
+        break;
+      }
+      default: throw new Error(`unknown fault "${key}"`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,77 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { adt } from '../helpers/channel.js';
+import { eventually } from '../helpers/http-sink.js';
+import { mllpPort, mllpSender, startEngine } from '../helpers/engine.js';
+import { freePort, startBroker, stopBroker } from '../../engine/kafka/broker.js';
+import { readTopic, tally, uniqueTopic } from './helpers.js';
+
+/*
+ * The broker is stopped mid-stream and started again (its own instance, not the shared
+ * test broker): every ACKed message reaches the topic, the queue drains, and duplicates
+ * (a batch the broker wrote but could not acknowledge before it went down) are counted.
+ */
+const MESSAGES = 600;
+const CONNECTIONS = 4;
+
+let dataDir: string | undefined;
+afterAll(async () => {
+  if (!dataDir) return;
+  await stopBroker(dataDir).catch(() => undefined);
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('Kafka broker restart', () => {
+  it('loses nothing: messages queue while the broker is down and drain after it is back', async () => {
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'sluice-kafka-restart-'));
+    const port = await freePort();
+    await startBroker({ port, dataDir, startTimeoutMs: 60_000 });
+    const brokers = [`127.0.0.1:${port}`];
+    const topic = uniqueTopic('restart');
+    const engine = await startEngine({
+      source: { mllp: { port: 0 } },
+      destinations: {
+        out: {
+          kafka: { topic, brokers, partitions: 3 },
+          queue: { concurrency: 16, maxAttempts: 1000, backoff: { initial: 100, max: 500, factor: 2 } },
+        },
+      },
+    });
+    const mllp = mllpPort(engine);
+
+    let next = 0;
+    const acked: string[] = [];
+    const send = async (): Promise<void> => {
+      const sender = mllpSender(mllp, 15_000);
+      for (let i = next++; i < MESSAGES; i = next++) {
+        const id = `R${i}`;
+        const ack = await sender.send(adt(id, `P${i % 40}`));
+        if (ack.code === 'AA') acked.push(id);
+        // Paced, so that the broker's downtime falls mid-stream.
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const sending = Promise.all(Array.from({ length: CONNECTIONS }, send));
+
+    await eventually(() => next >= MESSAGES / 4, 30_000, 'a quarter sent');
+    await stopBroker(dataDir);
+    const downAt = next;
+    await eventually(async () => (await engine.store.search({ channel: 'test', status: 'QUEUED', limit: 1 })).length > 0, 20_000, 'messages QUEUED while the broker is down');
+    await new Promise((r) => setTimeout(r, 1000));
+    await startBroker({ port, dataDir, startTimeoutMs: 60_000 });
+    await sending;
+    expect(acked).toHaveLength(MESSAGES);
+
+    await eventually(async () => (await engine.store.search({ channel: 'test', status: 'SENT', limit: MESSAGES })).length === MESSAGES, 60_000, 'queue drained: all SENT');
+    expect(await engine.store.search({ channel: 'test', status: 'QUEUED', limit: 5 })).toEqual([]);
+
+    const records = await readTopic(topic, MESSAGES + 100, 15_000, brokers);
+    const { missing, duplicates } = tally(records, acked);
+    expect(missing).toEqual([]);
+    const dupCount = [...duplicates.values()].reduce((a, n) => a + n - 1, 0);
+    process.stdout.write(`broker restart: stopped after ~${downAt} sent; ${records.length} records for ${MESSAGES} messages, ${dupCount} duplicate(s)${dupCount ? `: ${[...duplicates.keys()].slice(0, 10).join(', ')}` : ''}\n`);
+    expect(records.length).toBe(MESSAGES + dupCount);
+  }, 120_000);
+});

@@ -1,0 +1,42 @@
+/*
+ * Sluice extension URLs. Each keeps a v2 detail the FHIR form would lose, so the reverse
+ * map (FHIR → v2) can restore the original. Documented in docs/TRANSFORMS.md.
+ */
+const BASE = 'https://sluice.dev/fhir/StructureDefinition/';
+
+export const EXT = Object.freeze({
+  /** On a date/dateTime primitive's `_field`: the original v2 DTM/TS text (precision, offset). */
+  datetime: `${BASE}hl7v2-datetime`,
+  /** On valueQuantity (and SN quantities): the original OBX-5 text of an NM value (leading/trailing zeros). */
+  numeric: `${BASE}hl7v2-nm`,
+  /** On a Coding: the original CWE.3 coding-system name (`LN`, `L`, `99ZZZ`). */
+  codingSystem: `${BASE}hl7v2-coding-system`,
+  /** On a Coding that replaced a sender's code it cannot carry (e.g. Encounter.class): the original v2 code. */
+  code: `${BASE}hl7v2-code`,
+  /** On Observation: the original OBX-2 value type (`ST`, `TX`, `FT`, `NM`, ...). */
+  valueType: `${BASE}hl7v2-value-type`,
+  /** On Provenance (or MessageHeader): one raw Z-segment (or segment not mapped), as text. */
+  segment: `${BASE}hl7v2-segment`,
+  /** On MessageHeader: MSH-12 version id. */
+  version: `${BASE}hl7v2-version`,
+  /** On MessageHeader: MSH-10 message control id. */
+  controlId: `${BASE}hl7v2-control-id`,
+  /** On MessageHeader: MSH-9 message type as sent (`ADT^A01^ADT_A01`). */
+  messageType: `${BASE}hl7v2-message-type`,
+});
+
+export interface Extension {
+  url: string;
+  valueString?: string;
+  valueDateTime?: string;
+  valueCode?: string;
+}
+
+export function stringExt(url: string, value: string): Extension {
+  return { url, valueString: value };
+}
+
+/** `{ extension: [original timestamp] }` for a primitive's `_field` companion. */
+export function originalTimeElement(text: string): { extension: Extension[] } {
+  return { extension: [{ url: EXT.datetime, valueString: text }] };
+}

@@ -1,0 +1,154 @@
+import type { Ctx, Reference } from './context.js';
+import { codeableConcept, eiIdentifier, xcnReference, type Json } from './datatypes.js';
+import type { SegmentReader } from './fields.js';
+
+/* ORC/OBR → ServiceRequest, OBR → DiagnosticReport (ORU), SPM → Specimen. */
+
+const ORDER_STATUS: Readonly<Record<string, string>> = { A: 'active', CA: 'revoked', CM: 'completed', DC: 'revoked', ER: 'entered-in-error', HD: 'on-hold', IP: 'active', RP: 'revoked', SC: 'active' };
+const ORDER_CONTROL: Readonly<Record<string, string>> = { NW: 'active', OK: 'active', SC: 'active', XO: 'active', XX: 'active', CA: 'revoked', OC: 'revoked', CR: 'revoked', DC: 'revoked', OD: 'revoked', DR: 'revoked', HD: 'on-hold', OH: 'on-hold', RP: 'revoked', RO: 'active', CM: 'completed', RE: 'completed' };
+const PRIORITY: Readonly<Record<string, string>> = { S: 'stat', A: 'asap', R: 'routine', P: 'routine', T: 'urgent', C: 'urgent' };
+const REPORT_STATUS: Readonly<Record<string, string>> = { O: 'registered', I: 'registered', S: 'registered', A: 'partial', P: 'preliminary', C: 'corrected', R: 'partial', F: 'final', X: 'cancelled', Y: 'unknown', Z: 'unknown', M: 'amended' };
+const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
+
+/** The order's identity: filler number, else placer number (ORC first, then OBR). */
+export function orderKey(ctx: Ctx, orc: SegmentReader | undefined, obr: SegmentReader | undefined): { authority: string; key: string; token?: string } {
+  const candidates = [orc?.field(3), obr?.field(3), orc?.field(2), obr?.field(2)];
+  for (const c of candidates) {
+    if (!c || c.str(1) === '') continue;
+    const id = eiIdentifier(c);
+    const authority = c.str(2) || c.str(3) || ctx.sender;
+    return { authority, key: c.str(1), token: id?.system ? `${id.system as string}|${c.str(1)}` : undefined };
+  }
+  const seg = obr ?? orc!;
+  return { authority: ctx.sender, key: ctx.localKey(seg.index) };
+}
+
+function identifiers(orc: SegmentReader | undefined, obr: SegmentReader | undefined): Json[] {
+  const out: Json[] = [];
+  const seen = new Set<string>();
+  const push = (id: Json | undefined) => {
+    if (!id) return;
+    const k = `${id.system as string}|${id.value as string}`;
+    if (seen.has(k)) return;
+    seen.add(k);
+    out.push(id);
+  };
+  const placer = { coding: [{ system: V2_0203, code: 'PLAC', display: 'Placer Identifier' }] };
+  const filler = { coding: [{ system: V2_0203, code: 'FILL', display: 'Filler Identifier' }] };
+  for (const [seg, n, type] of [[orc, 2, placer], [obr, 2, placer], [orc, 3, filler], [obr, 3, filler]] as const) {
+    if (!seg) continue;
+    const id = eiIdentifier(seg.field(n));
+    if (id) push({ type, ...id });
+  }
+  return out;
+}
+
+export interface OrderScope {
+  readonly patient: Reference | undefined;
+  readonly encounter: Reference | undefined;
+}
+
+/** ORC (its own, never a previous order's) and/or OBR → ServiceRequest. */
+export function serviceRequest(ctx: Ctx, orc: SegmentReader | undefined, obr: SegmentReader | undefined, scope: OrderScope): { ref: Reference; resource: Json; key: string } {
+  const sr: Json = { resourceType: 'ServiceRequest' };
+  const ids = identifiers(orc, obr);
+  if (ids.length > 0) sr.identifier = ids;
+  let status = 'unknown';
+  if (orc) status = ORDER_STATUS[orc.str(5).toUpperCase()] ?? ORDER_CONTROL[orc.str(1).toUpperCase()] ?? 'unknown';
+  else if (obr) status = 'active';
+  sr.status = status;
+  sr.intent = 'order';
+  const priority = PRIORITY[(obr?.str(5) || obr?.field(27).str(6) || orc?.field(7).str(6) || '').toUpperCase()];
+  if (priority) sr.priority = priority;
+  if (obr) {
+    const code = codeableConcept(ctx, obr.field(4), obr.path(4));
+    if (code) sr.code = code;
+    else ctx.warn('missing-required', 'OBR-4 (universal service identifier) is empty', obr.path(4));
+  }
+  if (scope.patient) sr.subject = scope.patient;
+  else {
+    ctx.warn('missing-required', 'no PID before the order: ServiceRequest.subject is unknown', (obr ?? orc)!.path(1));
+    sr.subject = { display: 'unknown' };
+  }
+  if (scope.encounter) sr.encounter = scope.encounter;
+  if (orc) ctx.dateTime(sr, 'authoredOn', orc.str(9), orc.path(9));
+  if (!sr.authoredOn && obr) ctx.dateTime(sr, 'authoredOn', obr.str(6), obr.path(6));
+  if (obr && obr.str(7) !== '') ctx.dateTime(sr, 'occurrenceDateTime', obr.str(7), obr.path(7));
+  const requester = (orc && xcnReference(orc.field(12))) ?? (obr && xcnReference(obr.field(16)));
+  if (requester) sr.requester = requester;
+  if (obr) {
+    const reasons = obr.reps(31).map((r) => codeableConcept(ctx, r, obr.path(31))).filter((c) => c !== undefined);
+    if (reasons.length > 0) sr.reasonCode = reasons;
+  }
+  const k = orderKey(ctx, orc, obr);
+  const ref = ctx.add(sr as { resourceType: string }, k.authority, k.key, k.token ? `identifier=${k.token}` : undefined);
+  return { ref, resource: sr, key: `${k.authority}|${k.key}` };
+}
+
+/** OBR in an ORU → DiagnosticReport based on the order's ServiceRequest. */
+export function diagnosticReport(ctx: Ctx, orc: SegmentReader | undefined, obr: SegmentReader, scope: OrderScope, basedOn: Reference): { ref: Reference; resource: Json } {
+  const dr: Json = { resourceType: 'DiagnosticReport' };
+  const filler = eiIdentifier(obr.field(3)) ?? (orc ? eiIdentifier(orc.field(3)) : undefined);
+  if (filler) dr.identifier = [{ type: { coding: [{ system: V2_0203, code: 'FILL', display: 'Filler Identifier' }] }, ...filler }];
+  dr.basedOn = [basedOn];
+  const statusCode = obr.str(25).toUpperCase();
+  const status = REPORT_STATUS[statusCode];
+  if (!status) ctx.warn(statusCode === '' ? 'missing-required' : 'unknown-code', `OBR-25 (result status) ${statusCode === '' ? 'is empty' : `${JSON.stringify(statusCode)} is not in table 0123`}: status set to unknown`, obr.path(25));
+  dr.status = status ?? 'unknown';
+  const service = codeableConcept(ctx, obr.field(24), obr.path(24));
+  if (service) dr.category = [service];
+  dr.code = codeableConcept(ctx, obr.field(4), obr.path(4)) ?? { text: 'unknown' };
+  if (scope.patient) dr.subject = scope.patient;
+  if (scope.encounter) dr.encounter = scope.encounter;
+  ctx.dateTime(dr, 'effectiveDateTime', obr.str(7), obr.path(7));
+  // `issued` is an instant: only a timestamp with seconds qualifies.
+  const issued = ctx.dateTimeValue(obr.str(22), obr.path(22));
+  if (issued && issued.length >= 25) dr.issued = issued;
+  const interpreters: Reference[] = [];
+  for (const rep of obr.reps(32)) {
+    // OBR-32 is NDL: its first component is a CNN held in subcomponents (id & family & given ...).
+    const cnn = rep.sub(1);
+    const display = [cnn.str(3), cnn.str(2)].filter((x) => x !== '').join(' ');
+    if (cnn.str(1) === '' && display === '') continue;
+    interpreters.push({ type: 'Practitioner', ...(cnn.str(1) ? { identifier: { value: cnn.str(1) } } : {}), ...(display ? { display } : {}) });
+  }
+  if (interpreters.length > 0) dr.resultsInterpreter = interpreters;
+  const k = orderKey(ctx, orc, obr);
+  const ref = ctx.add(dr as { resourceType: string }, k.authority, k.key);
+  return { ref, resource: dr };
+}
+
+/** SPM → Specimen. */
+export function specimenFromSpm(ctx: Ctx, spm: SegmentReader, patient: Reference | undefined, orderKeyText: string): Reference {
+  const s: Json = { resourceType: 'Specimen' };
+  const eip = spm.field(2);
+  const ids: Json[] = [];
+  const placer = eiIdentifier(eip.sub(1));
+  if (placer) ids.push({ type: { coding: [{ system: V2_0203, code: 'PLAC' }] }, ...placer });
+  const filler = eiIdentifier(eip.sub(2));
+  if (filler) ids.push({ type: { coding: [{ system: V2_0203, code: 'FILL' }] }, ...filler });
+  if (ids.length > 0) s.identifier = ids;
+  const type = codeableConcept(ctx, spm.field(4), spm.path(4));
+  if (type) s.type = type;
+  if (patient) s.subject = patient;
+  const collection: Json = {};
+  const range = spm.field(17);
+  if (range.str(2) !== '') {
+    const period: Json = {};
+    ctx.dateTime(period, 'start', range.str(1), spm.path(17));
+    ctx.dateTime(period, 'end', range.str(2), spm.path(17));
+    if (Object.keys(period).length > 0) collection.collectedPeriod = period;
+  } else ctx.dateTime(collection, 'collectedDateTime', range.str(1), spm.path(17));
+  const method = codeableConcept(ctx, spm.field(7), spm.path(7));
+  if (method) collection.method = method;
+  const site = codeableConcept(ctx, spm.field(8), spm.path(8));
+  if (site) collection.bodySite = site;
+  if (Object.keys(collection).length > 0) s.collection = collection;
+  ctx.dateTime(s, 'receivedTime', spm.str(18), spm.path(18));
+  const conditions = spm.reps(24).map((r) => codeableConcept(ctx, r, spm.path(24))).filter((c) => c !== undefined);
+  if (conditions.length > 0) s.condition = conditions;
+  const description = spm.text(14);
+  if (description !== '') s.note = [{ text: description }];
+  const key = placer?.value ?? filler?.value;
+  return ctx.add(s as { resourceType: string }, ctx.sender, key !== undefined ? `${key as string}` : `${orderKeyText}|SPM|${spm.occurrence}`);
+}

@@ -1,0 +1,125 @@
+/*
+ * Who follows the HL7 V2-to-FHIR IG (https://build.fhir.org/ig/HL7/v2-to-fhir/) when our
+ * output and Microsoft's differ on an element. Where the IG has a ConceptMap for the
+ * element, the expected FHIR value is computed from the v2 source field and both sides are
+ * checked against it; elsewhere the verdict says what the IG asks and leaves it `unclear`.
+ * Only the map rows we are sure of are listed; a source code outside them is `unclear`.
+ */
+import type { Hl7Message } from '../../engine/hl7/index.js';
+
+export type IgFollower = 'ours' | 'theirs' | 'both' | 'neither' | 'unclear';
+
+export interface IgVerdict {
+  readonly follows: IgFollower;
+  readonly note: string;
+}
+
+export interface VerdictInput {
+  readonly resourceType: string;
+  readonly element: string;
+  readonly ours: readonly string[];
+  readonly theirs: readonly string[];
+  readonly oursResource: Record<string, unknown>;
+  readonly theirsResource: Record<string, unknown>;
+  readonly source?: Hl7Message | undefined;
+}
+
+/** IG ConceptMap v2-0001 → AdministrativeGender (rows we rely on). */
+const GENDER: Readonly<Record<string, string>> = { F: 'female', M: 'male', O: 'other', U: 'unknown' };
+/** IG ConceptMap v2-0004 → Encounter class (v3-ActCode). */
+const PATIENT_CLASS: Readonly<Record<string, string>> = { E: 'EMER', I: 'IMP', O: 'AMB', P: 'PRENC' };
+/** IG ConceptMap v2-0085 → observation-status. */
+const OBSERVATION_STATUS: Readonly<Record<string, string>> = {
+  C: 'corrected', D: 'entered-in-error', F: 'final', I: 'registered', P: 'preliminary', R: 'preliminary', S: 'preliminary', W: 'entered-in-error', X: 'cancelled',
+};
+/** IG ConceptMap v2-0123 → diagnostic-report-status. */
+const REPORT_STATUS: Readonly<Record<string, string>> = {
+  O: 'registered', I: 'registered', S: 'partial', A: 'partial', P: 'preliminary', C: 'corrected', R: 'partial', F: 'final', X: 'cancelled',
+};
+/** IG ConceptMap v2-0038 (ORC-5 order status) → request-status. */
+const ORDER_STATUS: Readonly<Record<string, string>> = {
+  A: 'active', CA: 'revoked', CM: 'completed', DC: 'revoked', ER: 'entered-in-error', HD: 'on-hold', IP: 'active', RP: 'revoked', SC: 'active',
+};
+
+function judge(expected: string | undefined, ours: readonly string[], theirs: readonly string[], rule: string): IgVerdict {
+  if (expected === undefined) return { follows: 'unclear', note: `${rule}: the source code is not in the map rows we check` };
+  const a = ours.includes(expected);
+  const b = theirs.includes(expected);
+  const follows: IgFollower = a && b ? 'both' : a ? 'ours' : b ? 'theirs' : 'neither';
+  return { follows, note: `${rule} gives "${expected}"` };
+}
+
+/** The codes of a resource's `code` CodeableConcept, upper-cased like OBX-3.1 is compared. */
+function codingCodes(resource: Record<string, unknown>): string[] {
+  const code = resource['code'] as { coding?: Array<{ code?: unknown }> } | undefined;
+  return (code?.coding ?? []).map((c) => (typeof c.code === 'string' ? c.code.toUpperCase() : '')).filter((c) => c !== '');
+}
+
+/** The v2 segments of one name, in order. */
+function segments(source: Hl7Message, name: string): number {
+  return source.segments.filter((s) => s.name === name).length;
+}
+
+/** OBX-11 of the OBX whose OBX-3.1 is one of the codes (the Observation's own OBX). */
+function obxStatusFor(source: Hl7Message, codes: readonly string[]): string | undefined {
+  const n = segments(source, 'OBX');
+  for (let i = 1; i <= n; i++) {
+    if (codes.includes(source.get(`OBX[${i}]-3.1`).toUpperCase())) return source.get(`OBX[${i}]-11`);
+  }
+  return undefined;
+}
+
+/** The field of the only segment of a kind, or undefined when there are several (ambiguous). */
+function single(source: Hl7Message, segment: string, field: number): string | undefined {
+  return segments(source, segment) === 1 ? source.get(`${segment}-${field}`) : undefined;
+}
+
+const CODE_NOTE = 'codes compare on the code value; the IG keeps the v2 coding (CWE.1-3 → Coding, CWE.4-6 → a second Coding) and adds mapped codes, so a side missing a code lost information';
+
+export function igVerdict(input: VerdictInput): IgVerdict {
+  const { resourceType, element, ours, theirs, source } = input;
+  const key = `${resourceType}.${element}`;
+  switch (key) {
+    case 'Patient.gender': {
+      const v2 = source ? single(source, 'PID', 8) : undefined;
+      return judge(v2 === undefined ? undefined : GENDER[v2.toUpperCase()], ours, theirs, `PID-8 "${v2 ?? '?'}" via IG ConceptMap v2-0001`);
+    }
+    case 'Encounter.class': {
+      const v2 = source ? single(source, 'PV1', 2) : undefined;
+      return judge(v2 === undefined ? undefined : PATIENT_CLASS[v2.toUpperCase()], ours, theirs, `PV1-2 "${v2 ?? '?'}" via IG ConceptMap v2-0004 (v3-ActCode)`);
+    }
+    case 'Observation.status': {
+      const v2 = source ? obxStatusFor(source, [...codingCodes(input.oursResource), ...codingCodes(input.theirsResource)]) : undefined;
+      return judge(v2 === undefined ? undefined : OBSERVATION_STATUS[v2.toUpperCase()], ours, theirs, `OBX-11 "${v2 ?? '?'}" via IG ConceptMap v2-0085`);
+    }
+    case 'DiagnosticReport.status': {
+      const v2 = source ? single(source, 'OBR', 25) : undefined;
+      return judge(v2 === undefined ? undefined : REPORT_STATUS[v2.toUpperCase()], ours, theirs, `OBR-25 "${v2 ?? '?'}" via IG ConceptMap v2-0123`);
+    }
+    case 'ServiceRequest.status': {
+      const v2 = source ? single(source, 'ORC', 5) : undefined;
+      if (v2 === '') return { follows: 'unclear', note: 'ORC-5 is empty: the IG then derives status from ORC-1 (order control), which we do not judge' };
+      return judge(v2 === undefined ? undefined : ORDER_STATUS[v2.toUpperCase()], ours, theirs, `ORC-5 "${v2 ?? '?'}" via IG ConceptMap v2-0038`);
+    }
+    case 'Encounter.status':
+      return { follows: 'unclear', note: 'the IG derives Encounter.status from the trigger event (MSH-9.2, ConceptMap table-hl70003-to-encounter-status) and PV1-2 (table-hl70004-to-encounter-status: E/I/O → in-progress, P → planned); see the converter\'s STATUS_BY_TRIGGER table' };
+    case 'Encounter.period.start': case 'Encounter.period.end':
+      return { follows: 'unclear', note: 'PV1-44/PV1-45 → period.start/end in the IG; offsets are ignored here, so a difference is a value or precision difference' };
+    default:
+      break;
+  }
+  if (element === 'identifier') {
+    const missingOurs = theirs.filter((v) => !ours.includes(v));
+    const missingTheirs = ours.filter((v) => !theirs.includes(v));
+    return {
+      follows: missingOurs.length === 0 ? 'ours' : missingTheirs.length === 0 ? 'theirs' : 'unclear',
+      note: `the IG maps every repetition of the identifier fields (e.g. PID-3, and PID-2/4/19/20 for Patient); ${missingOurs.length ? `we lack ${missingOurs.join(', ')}` : 'we lack none'}; ${missingTheirs.length ? `they lack ${missingTheirs.join(', ')}` : 'they lack none'}`,
+    };
+  }
+  if (element === 'code') {
+    const superset = (a: readonly string[], b: readonly string[]) => b.every((v) => a.includes(v));
+    const follows: IgFollower = superset(ours, theirs) ? 'ours' : superset(theirs, ours) ? 'theirs' : 'unclear';
+    return { follows, note: CODE_NOTE };
+  }
+  return { follows: 'unclear', note: 'no IG ConceptMap decides this element; compare the source field by hand' };
+}
