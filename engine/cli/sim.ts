@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { createLogger } from '../log.js';
 import { startEpicSim, type SimClient, type SimFaults } from '../sim/index.js';
 import { intOption, parse } from './args.js';
 import { CliError } from './errors.js';
@@ -92,6 +93,7 @@ export async function simCommand(argv: string[], out: NodeJS.WritableStream, sig
     pageSize: intOption(values['page-size'], 'page-size', 100),
     clients,
     faults,
+    logger: createLogger({ name: 'sluice-sim' }),
   }).catch((e: NodeJS.ErrnoException) => {
     throw new CliError(e.code === 'EADDRINUSE' ? `port ${values.port ?? 8040} is in use (try --port 0)` : e.message, 1);
   });

@@ -41,6 +41,8 @@ export interface ConsumerOptions {
   /** Where a group without committed offsets starts; default earliest. */
   readonly fromBeginning?: boolean;
   readonly sessionTimeoutMs?: number;
+  /** How long `start` keeps trying to join the group; default 30 s. */
+  readonly joinTimeoutMs?: number;
 }
 
 /**
@@ -64,12 +66,28 @@ export interface KafkaAdmin {
   close(): Promise<void>;
 }
 
-const TOPIC_EXISTS = 36;
+/** The broker error codes (e.g. TOPIC_ALREADY_EXISTS) anywhere in a (nested) client error. */
+export function kafkaErrorCodes(err: unknown): Set<string> {
+  const codes = new Set<string>();
+  const walk = (e: unknown, depth: number): void => {
+    if (!e || typeof e !== 'object' || depth > 4) return;
+    const apiId = (e as { apiId?: unknown }).apiId;
+    if (typeof apiId === 'string') codes.add(apiId);
+    for (const inner of (e as { errors?: unknown[] }).errors ?? []) walk(inner, depth + 1);
+  };
+  walk(err, 0);
+  return codes;
+}
+
+/** The message of an error with the broker's error codes of nested errors (AggregateErrors hide them). */
+export function describeKafkaError(err: unknown): string {
+  const codes = kafkaErrorCodes(err);
+  const message = err instanceof Error ? err.message : String(err);
+  return codes.size ? `${message} (${[...codes].join(', ')})` : message;
+}
 
 function isTopicExists(err: unknown): boolean {
-  // AggregateErrors nest the broker's per-topic errors; any TOPIC_ALREADY_EXISTS means "already there".
-  const text = JSON.stringify(err, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) ?? '';
-  return text.includes('TOPIC_ALREADY_EXISTS') || text.includes(`"apiCode":${TOPIC_EXISTS}`) || String((err as Error).message).includes('already exists');
+  return kafkaErrorCodes(err).has('TOPIC_ALREADY_EXISTS');
 }
 
 function base(o: ClientOptions) {
@@ -118,10 +136,20 @@ export function createConsumer(o: ClientOptions, c: ConsumerOptions): KafkaConsu
   const commits = new WeakMap<ConsumedRecord, Message['commit']>();
   return {
     async start(onRecord, onError) {
-      stream = await consumer.consume({
-        topics: [...c.topics], autocommit: false, mode: 'committed', fallbackMode: c.fromBeginning === false ? 'latest' : 'earliest',
-        highWaterMark: 256,
-      });
+      // Joining fails while a (re)started broker still loads its group coordinator: retry for a while.
+      const deadline = Date.now() + (c.joinTimeoutMs ?? 30_000);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          stream = await consumer.consume({
+            topics: [...c.topics], autocommit: false, mode: 'committed', fallbackMode: c.fromBeginning === false ? 'latest' : 'earliest',
+            highWaterMark: 256,
+          });
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw new Error(`cannot join group ${c.groupId}: ${describeKafkaError(err)}`);
+          await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)));
+        }
+      }
       stream.on('data', (m: Message) => {
         const record = toRecord(m);
         commits.set(record, m.commit.bind(m));

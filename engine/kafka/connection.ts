@@ -28,6 +28,7 @@ export class KafkaConnection {
   private producerValue: BatchingProducer | undefined;
   private adminValue: KafkaAdmin | undefined;
   private readonly knownTopics = new Set<string>();
+  private readonly creating = new Map<string, Promise<void>>();
   private readonly consumers = new Set<KafkaConsumer>();
 
   constructor(o: Partial<KafkaConnectionOptions> = {}) {
@@ -53,11 +54,31 @@ export class KafkaConnection {
   }
 
   /** Creates the topics not yet seen by this connection (an existing topic is fine). */
-  async ensureTopics(topics: readonly string[], partitions: number, replication: number): Promise<void> {
+  ensureTopics(topics: readonly string[], partitions: number, replication: number): Promise<void> {
     const missing = topics.filter((t) => !this.knownTopics.has(t));
-    if (missing.length === 0) return;
+    if (missing.length === 0) return Promise.resolve();
+    // Concurrent deliveries to a new topic share one creation.
+    const key = missing.join('\u0000');
+    let creating = this.creating.get(key);
+    if (!creating) {
+      creating = this.createTopics(missing, partitions, replication).finally(() => this.creating.delete(key));
+      this.creating.set(key, creating);
+    }
+    return creating;
+  }
+
+  private async createTopics(missing: readonly string[], partitions: number, replication: number): Promise<void> {
     await this.admin.createTopics(missing, partitions, replication);
-    for (const t of missing) this.knownTopics.add(t);
+    // A produce to a topic whose partitions have no leader yet fails in part; the retry of the
+    // whole batch would then duplicate the partitions that did succeed. Wait for the leaders.
+    for (const t of missing) {
+      for (let attempt = 1; ; attempt++) {
+        const ends = await this.admin.endOffsets(t).catch(() => new Map<number, bigint>());
+        if (ends.size > 0 || attempt >= 50) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      this.knownTopics.add(t);
+    }
   }
 
   /** Fails when a topic does not exist (createTopics: false). */

@@ -3,7 +3,7 @@ import { contentText } from '../channel/envelope.js';
 import { permanent, sent, transient, type Destination } from '../channel/types.js';
 import { registerComponent } from '../registry.js';
 import { leaseConnection, type ConnectionLease } from './connection.js';
-import type { KafkaRecord } from './client.js';
+import { describeKafkaError, type KafkaRecord } from './client.js';
 import { recordsOf } from './records.js';
 
 const schema = z.object({
@@ -53,7 +53,7 @@ registerComponent({
           }
           await connection.producer.send(records);
         } catch (err) {
-          return transient(`Kafka: ${(err as Error).message}`);
+          return transient(`Kafka: ${describeKafkaError(err)}`);
         }
         return sent(`${records.length} record(s) to ${topics.join(', ')}`, records.length === 1 ? String(records[0]!.value) : contentText(env.content));
       },

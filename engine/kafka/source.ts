@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { KeyedSerializer } from '../channel/keyed.js';
 import type { Intake, Outcome, Source, SourceMeta } from '../channel/types.js';
 import { registerComponent } from '../registry.js';
-import type { ConsumedRecord, KafkaConsumer } from './client.js';
+import { describeKafkaError, type ConsumedRecord, type KafkaConsumer } from './client.js';
 import { leaseConnection, type ConnectionLease } from './connection.js';
 import { OffsetTracker } from './offsets.js';
 
@@ -87,7 +87,7 @@ class ConsumerRun {
 
   async start(): Promise<void> {
     this.consumer = this.lease.connection.consumer({ groupId: this.o.groupId, topics: this.o.topics, fromBeginning: this.o.fromBeginning, sessionTimeoutMs: this.o.sessionTimeout });
-    await this.consumer.start((r) => this.onRecord(r), (err) => this.logger.warn({ err: err.message }, 'kafka consumer error'));
+    await this.consumer.start((r) => this.onRecord(r), (err) => this.logger.warn({ err: describeKafkaError(err) }, 'kafka consumer error'));
     this.commitTimer = setInterval(() => { void this.commit(); }, Math.max(10, this.o.commitInterval));
   }
 

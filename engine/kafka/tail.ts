@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createConsumer, type ConsumedRecord } from './client.js';
+import { createConsumer, describeKafkaError, type ConsumedRecord } from './client.js';
 
 export interface TailOptions {
   readonly brokers: readonly string[];
@@ -35,7 +35,7 @@ export async function tailTopic(o: TailOptions): Promise<number> {
         seen++;
         o.onRecord(r);
         if (o.count !== undefined && seen >= o.count) { clearTimeout(timer); resolve(); }
-      }, (err) => { clearTimeout(timer); reject(err); }).catch((err: unknown) => { clearTimeout(timer); reject(err as Error); });
+      }, (err) => { clearTimeout(timer); reject(new Error(describeKafkaError(err))); }).catch((err: unknown) => { clearTimeout(timer); reject(err as Error); });
     });
   } finally {
     await consumer.close();

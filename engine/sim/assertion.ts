@@ -2,7 +2,7 @@ import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader
 import type { SimClient } from './types.js';
 
 /** Epic takes RSA keys only (RS384 recommended); ES384 is refused (EPIC.md "SMART backend services"). */
-const ACCEPTED_ALGS = ['RS384', 'RS256', 'RS512'];
+export const EPIC_ASSERTION_ALGS = ['RS384', 'RS256', 'RS512'];
 const MAX_JTI_LENGTH = 151;
 const MAX_EXP_AHEAD_SECONDS = 300;
 
@@ -18,6 +18,7 @@ export class AssertionVerifier {
     private readonly clock: () => number,
     private readonly tokenUrl: string,
     private readonly clients: ReadonlyMap<string, SimClient>,
+    private readonly algorithms: readonly string[] = EPIC_ASSERTION_ALGS,
   ) {}
 
   async verify(assertion: string): Promise<AssertionResult> {
@@ -29,7 +30,7 @@ export class AssertionVerifier {
     } catch {
       return { ok: false, description: 'client_assertion is not a JWT' };
     }
-    if (!alg || !ACCEPTED_ALGS.includes(alg)) return { ok: false, description: `alg ${alg ?? '(none)'} refused: RSA keys only (RS384)` };
+    if (!alg || !this.algorithms.includes(alg)) return { ok: false, description: `alg ${alg ?? '(none)'} refused: accepted ${this.algorithms.join(', ')} (RSA keys only at Epic)` };
     const client = typeof issuer === 'string' ? this.clients.get(issuer) : undefined;
     if (!client) return { ok: false, description: 'unknown client' };
     const keys = this.keySet(client);
@@ -39,7 +40,7 @@ export class AssertionVerifier {
     let payload;
     try {
       ({ payload } = await jwtVerify(assertion, keys, {
-        algorithms: ACCEPTED_ALGS,
+        algorithms: [...this.algorithms],
         issuer: client.clientId,
         subject: client.clientId,
         audience: this.tokenUrl,

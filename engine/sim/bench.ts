@@ -5,11 +5,13 @@
  */
 import { parseSearchRequest } from '@medplum/core';
 import { MemoryRepository } from '@medplum/fhir-router';
-import type { Resource } from '@medplum/fhirtypes';
 import { generateData } from './data.js';
 import { startEpicSim } from './index.js';
 import { SimStore } from './store.js';
 import { backendClient } from './testing.js';
+
+/** Medplum's resource type, taken from the repository so @medplum/fhirtypes need not be imported. */
+type Resource = Parameters<MemoryRepository['createResource']>[0];
 
 const patients = Number(process.argv[2] ?? 500);
 const perPatient = Number(process.argv[3] ?? 20);

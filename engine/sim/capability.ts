@@ -106,13 +106,13 @@ export function capabilityStatement(fhirBase: string, tokenUrl: string, authoriz
   };
 }
 
-export function smartConfiguration(tokenUrl: string, authorizeUrl: string): Record<string, unknown> {
+export function smartConfiguration(tokenUrl: string, authorizeUrl: string, assertionAlgorithms: readonly string[]): Record<string, unknown> {
   return {
     issuer: tokenUrl.replace(/\/oauth2\/token$/, ''),
     authorization_endpoint: authorizeUrl,
     token_endpoint: tokenUrl,
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'private_key_jwt'],
-    token_endpoint_auth_signing_alg_values_supported: ['RS384'],
+    token_endpoint_auth_signing_alg_values_supported: [...assertionAlgorithms],
     grant_types_supported: ['authorization_code', 'client_credentials', 'refresh_token'],
     scopes_supported: ['openid', 'fhirUser', 'launch', 'launch/patient', 'offline_access', 'online_access'],
     response_types_supported: ['code'],

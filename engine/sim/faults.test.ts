@@ -37,8 +37,9 @@ describe('faults on demand', () => {
     const header = res.headers.get('retry-after') ?? '';
     expect(header).toMatch(/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/);
     const wait = Date.parse(header) - sent;
-    expect(wait).toBeGreaterThanOrEqual(2900);
-    expect(wait).toBeLessThanOrEqual(4100);
+    // At least the 3 s asked for; at most 3 s + the round-up to a whole second + slack for a loaded machine.
+    expect(wait).toBeGreaterThanOrEqual(3000);
+    expect(wait).toBeLessThanOrEqual(6000);
   });
 
   it('bursts: of every 4 requests the first 2 are throttled', async () => {

@@ -152,6 +152,18 @@ describe('writes follow the capability statement', () => {
     expect((read.body.meta as { versionId: string }).versionId).toBe('2');
   });
 
+  it('records a Provenance for each write, returned by _revinclude=Provenance:target only', async () => {
+    const saved = (await (await send('POST', 'Observation', observation())).json()) as Json;
+    const query = `Observation?patient=${patient}&category=laboratory&_count=1000`;
+    const withRev = (await get(`${query}&_revinclude=Provenance:target`)).body as unknown as Bundle;
+    const provenance = (withRev.entry ?? []).filter((e) => e.resource.resourceType === 'Provenance');
+    expect(provenance.length).toBeGreaterThanOrEqual(1);
+    expect(provenance.every((e) => e.search.mode === 'include')).toBe(true);
+    expect(JSON.stringify(provenance.map((e) => e.resource.target))).toContain(`Observation/${String(saved.id)}`);
+    const without = (await get(query)).body as unknown as Bundle;
+    expect((without.entry ?? []).some((e) => e.resource.resourceType === 'Provenance')).toBe(false);
+  });
+
   it('refuses what Epic refuses with 405 and an OperationOutcome', async () => {
     const encounter = { resourceType: 'Encounter', status: 'finished', subject: { reference: `Patient/${patient}` } };
     const cases: [string, string, unknown][] = [
@@ -196,5 +208,34 @@ describe('code search and _include support', () => {
     } finally {
       await withInclude.close();
     }
+  });
+});
+
+describe('determinism and robustness', () => {
+  it('two messy simulators with the same seed serve identical data', async () => {
+    const [a, b] = await Promise.all([1, 2].map(() => startEpicSim({ seed: 99, patients: 2, observationsPerPatient: 12, messy: true })));
+    try {
+      const bodies: string[] = [];
+      for (const s of [a, b]) {
+        if (!s) throw new Error('no sim');
+        const t = await (await backendClient(s)).token();
+        const p = s.patientIds()[1];
+        const res = await fetch(`${s.fhirBase}/Observation?patient=${p}&category=laboratory,vital-signs,smartdata,LDA`, { headers: { authorization: `Bearer ${t}`, ...json } });
+        const bundle = (await res.json()) as Bundle;
+        bodies.push(JSON.stringify(bundle.entry?.map((e) => e.resource)));
+      }
+      expect(a?.patientIds()).toEqual(b?.patientIds());
+      expect(bodies[0]).toBe(bodies[1]);
+      expect(JSON.parse(bodies[0] ?? '[]')).toHaveLength(12);
+    } finally {
+      await Promise.all([a?.close(), b?.close()]);
+    }
+  });
+
+  it('answers malformed input with 400, not a crash', async () => {
+    expect((await get('Observation/%E0%A4%A')).status).toBe(400);
+    const res = await fetch(`${sim.fhirBase}/Observation`, { method: 'POST', headers: { authorization: `Bearer ${token}`, ...json, 'content-type': 'application/fhir+json' }, body: '{not json' });
+    expect(res.status).toBe(400);
+    expect(sim.counts().byStatus['500']).toBeUndefined();
   });
 });

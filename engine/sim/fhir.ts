@@ -107,6 +107,20 @@ export class FhirApi {
     return reply(405, outcome('not-supported', `${interaction} is not allowed on ${resourceType} (see /metadata)`));
   }
 
+  /** Epic records who wrote what; `_revinclude=Provenance:target` returns it. */
+  private async recordProvenance(target: FhirResource, grant: Grant, patientId: string | undefined): Promise<void> {
+    const version = (target.meta as { versionId?: string } | undefined)?.versionId ?? '1';
+    const recorded = new Date(this.deps.clock()).toISOString();
+    await this.deps.store.put({
+      resourceType: 'Provenance',
+      id: `e${randomBytes(17).toString('base64url').replace(/[-_]/g, 'x')}`,
+      meta: { versionId: '1', lastUpdated: recorded },
+      target: [{ reference: `${target.resourceType}/${target.id}/_history/${version}` }, { reference: `${target.resourceType}/${target.id}` }],
+      recorded,
+      agent: [{ who: { display: grant.clientId } }],
+    }, patientId ?? '');
+  }
+
   private async searchAs(grant: Grant, resourceType: string, params: URLSearchParams): Promise<Reply> {
     if (!allows(resourceType, 'search-type')) return this.refuse(resourceType, 'search-type');
     const permission = this.permission(grant, resourceType, 'search');
@@ -159,6 +173,7 @@ export class FhirApi {
       id: id ?? `e${randomBytes(17).toString('base64url').replace(/[-_]/g, 'x')}`,
       meta: { versionId: String(version), lastUpdated: new Date(this.deps.clock()).toISOString() },
     });
+    await this.recordProvenance(saved, grant, owner);
     const location = `${this.deps.fhirBase}/${resourceType}/${saved.id}/_history/${version}`;
     const minimal = /return=minimal/.test(String(req.headers.prefer ?? ''));
     return reply(id === undefined ? 201 : 200, minimal ? {} : saved, { location, etag: `W/"${version}"` });

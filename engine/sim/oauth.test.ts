@@ -80,6 +80,18 @@ describe('backend services (client_credentials + RS384 assertion)', () => {
     expect(String(wrongKey.body.error_description)).toMatch(/signature/i);
   });
 
+  it('accepts ES384 when configured like the SMART reference servers, and says so in the SMART configuration', async () => {
+    const peer = await startEpicSim({ patients: 1, observationsPerPatient: 1, clock, assertionAlgorithms: ['RS384', 'ES384'], clients: [{ clientId: 'backend-ec', jwks: ec.jwks }] });
+    try {
+      const smart = (await (await fetch(`${peer.fhirBase}/.well-known/smart-configuration`)).json()) as Record<string, unknown>;
+      expect(smart.token_endpoint_auth_signing_alg_values_supported).toEqual(['RS384', 'ES384']);
+      const es = await requestBackendToken(peer.tokenUrl, await signAssertion(ec, { clientId: 'backend-ec', tokenUrl: peer.tokenUrl, nowMs: now, alg: 'ES384' }));
+      expect(es.status).toBe(200);
+    } finally {
+      await peer.close();
+    }
+  });
+
   it('answers 401 with WWW-Authenticate once the token expires (sim clock), and for a made-up token', async () => {
     const { body } = await requestBackendToken(sim.tokenUrl, await assertion());
     const get = (token: string): Promise<Response> => fetch(`${sim.fhirBase}/Patient/${sim.patientIds()[0]}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
@@ -89,6 +101,16 @@ describe('backend services (client_credentials + RS384 assertion)', () => {
     expect(expired.status).toBe(401);
     expect(expired.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
     expect((await get('made-up')).status).toBe(401);
+  });
+
+  it('grants the intersection with the client\'s configured scopes, and all of them when none are asked for', async () => {
+    sim.registerClient({ clientId: 'limited', jwks: rsa.jwks, scopes: ['system/Patient.rs', 'system/Encounter.rs'] });
+    const asked = await requestBackendToken(sim.tokenUrl, await assertion({ clientId: 'limited' }), 'system/Patient.rs system/Observation.rs');
+    expect(asked.body.scope).toBe('system/Patient.rs');
+    const none = await requestBackendToken(sim.tokenUrl, await assertion({ clientId: 'limited' }), '');
+    expect(none.body.scope).toBe('system/Patient.rs system/Encounter.rs');
+    const outside = await requestBackendToken(sim.tokenUrl, await assertion({ clientId: 'limited' }), 'system/Observation.rs');
+    expect(outside).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
   });
 
   it('enforces scopes per resource type', async () => {

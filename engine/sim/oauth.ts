@@ -18,6 +18,8 @@ export interface OAuthDeps {
   counters: Counters;
   /** The patient a standalone `launch/patient` request gets (the sim auto-approves its picker). */
   pickPatient: () => string | undefined;
+  /** JWS algorithms accepted on client assertions. */
+  assertionAlgorithms: readonly string[];
 }
 
 type OAuthError = { status: number; error: string; description: string };
@@ -43,7 +45,7 @@ export class OAuthServer {
   private readonly assertions: AssertionVerifier;
 
   constructor(private readonly deps: OAuthDeps) {
-    this.assertions = new AssertionVerifier(deps.clock, deps.tokenUrl, deps.clients);
+    this.assertions = new AssertionVerifier(deps.clock, deps.tokenUrl, deps.clients, deps.assertionAlgorithms);
   }
 
   async token(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -66,10 +68,12 @@ export class OAuthServer {
         if (!assertion) return fail('invalid_request', 'client_assertion missing');
         const verified = await this.assertions.verify(assertion);
         if (!verified.ok) return fail('invalid_client', verified.description);
-        const scopes = grantedScopes(verified.client, splitScopes(form.get('scope'))).filter((s) => s.startsWith('system/'));
+        // Like Epic, a client with configured scopes that asks for none gets all of them.
+        const requested = splitScopes(form.get('scope'));
+        const scopes = (requested.length === 0 ? verified.client.scopes ?? [] : grantedScopes(verified.client, requested)).filter((s) => s.startsWith('system/'));
         if (scopes.length === 0) return fail('invalid_scope', 'no system/ scope requested or allowed');
-        // Backend services get no refresh token: the client signs a new assertion instead.
-        return tokens.issue({ clientId: verified.client.clientId, scopes: scopes.filter((s) => s !== 'offline_access') });
+        // Only system/ scopes: backend services get no refresh token and sign a new assertion instead.
+        return tokens.issue({ clientId: verified.client.clientId, scopes });
       }
       case 'authorization_code': {
         const client = this.authenticateClient(form, authorization);

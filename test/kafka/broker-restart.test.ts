@@ -6,6 +6,7 @@ import { adt } from '../helpers/channel.js';
 import { eventually } from '../helpers/http-sink.js';
 import { mllpPort, mllpSender, startEngine } from '../helpers/engine.js';
 import { freePort, startBroker, stopBroker } from '../../engine/kafka/broker.js';
+import { createAdmin } from '../../engine/kafka/client.js';
 import { readTopic, tally, uniqueTopic } from './helpers.js';
 
 /*
@@ -13,7 +14,7 @@ import { readTopic, tally, uniqueTopic } from './helpers.js';
  * test broker): every ACKed message reaches the topic, the queue drains, and duplicates
  * (a batch the broker wrote but could not acknowledge before it went down) are counted.
  */
-const MESSAGES = 600;
+const MESSAGES = 400;
 const CONNECTIONS = 4;
 
 let dataDir: string | undefined;
@@ -27,7 +28,10 @@ describe('Kafka broker restart', () => {
   it('loses nothing: messages queue while the broker is down and drain after it is back', async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'sluice-kafka-restart-'));
     const port = await freePort();
+    const t0 = performance.now();
+    const at = (what: string): void => { process.stdout.write(`  ${what} at ${Math.round(performance.now() - t0)} ms\n`); };
     await startBroker({ port, dataDir, startTimeoutMs: 60_000 });
+    at('broker up');
     const brokers = [`127.0.0.1:${port}`];
     const topic = uniqueTopic('restart');
     const engine = await startEngine({
@@ -56,18 +60,28 @@ describe('Kafka broker restart', () => {
     const sending = Promise.all(Array.from({ length: CONNECTIONS }, send));
 
     await eventually(() => next >= MESSAGES / 4, 30_000, 'a quarter sent');
+    at('stopping broker');
     await stopBroker(dataDir);
+    at('broker stopped');
     const downAt = next;
     await eventually(async () => (await engine.store.search({ channel: 'test', status: 'QUEUED', limit: 1 })).length > 0, 20_000, 'messages QUEUED while the broker is down');
     await new Promise((r) => setTimeout(r, 1000));
     await startBroker({ port, dataDir, startTimeoutMs: 60_000 });
+    at('broker restarted');
     await sending;
+    at('all ACKed');
     expect(acked).toHaveLength(MESSAGES);
 
     await eventually(async () => (await engine.store.search({ channel: 'test', status: 'SENT', limit: MESSAGES })).length === MESSAGES, 60_000, 'queue drained: all SENT');
     expect(await engine.store.search({ channel: 'test', status: 'QUEUED', limit: 5 })).toEqual([]);
 
-    const records = await readTopic(topic, MESSAGES + 100, 15_000, brokers);
+    at('all SENT');
+    // Read exactly what the topic holds (duplicates included): the sum of its end offsets.
+    const admin = createAdmin({ brokers, clientId: 'test' });
+    const total = [...(await admin.endOffsets(topic)).values()].reduce((a, n) => a + Number(n), 0);
+    await admin.close();
+    const records = await readTopic(topic, total, 20_000, brokers);
+    expect(records).toHaveLength(total);
     const { missing, duplicates } = tally(records, acked);
     expect(missing).toEqual([]);
     const dupCount = [...duplicates.values()].reduce((a, n) => a + n - 1, 0);

@@ -35,7 +35,7 @@ describe('sluice convert', () => {
   it('--bundle and --timezone reach the converter; warnings go to stderr, one per line with code and path', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'nm.hl7');
-    await writeFile(file, 'MSH|^~\\&|A|B|C|D|20240101120000||ORU^R01^ORU_R01|X1|P|2.5.1\rPID|1||M1^^^H^MR||DOE^J\rOBR|1||F1|1234-5^Test^LN|||202401011000\rOBX|1|NM|1234-5^Test^LN||high|mg||||F|||202401011000\r');
+    await writeFile(file, 'MSH|^~\\&|A|B|C|D|20240101120000||ORU^R01^ORU_R01|X1|P|2.5.1\rPID|1||M1^^^H^MR||DOE^J\rOBR|1||F1|1234-5^Test^LN|||202401011000\rOBX|1|NM|1234-5^Test^LN||high|mg|||||F|||202401011000\r');
     const r = await run(['convert', file, '--bundle', 'collection', '--timezone', 'America/Chicago']);
     expect(r.code).toBe(0);
     const b = JSON.parse(r.out) as Bundle;

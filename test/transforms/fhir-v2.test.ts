@@ -244,3 +244,44 @@ describe("Microsoft FHIR-Converter's FHIR→v2 sample (ms__FHIR2V2__ObservationB
     expect(ours.get('PV1-19.1')).toBe('v1451');
   });
 });
+
+describe('fhirToV2: originals kept by the v2→FHIR map', () => {
+  const EXT = 'https://sluice.dev/fhir/StructureDefinition/';
+  const original = (text: string) => ({ extension: [{ url: `${EXT}hl7v2-original`, valueString: text }] });
+  const cxText = '1032702^^^OrdOrg&3.4.5.6.7&ISO^MR^OrdFac&2.3.4.5.6&ISO^20190101^20290101';
+  const xpnText = 'Everywoman^Eve^L^Jr^Dr^^L^^^^G^20000909^20301231^PhD';
+  const p = (identifierValue: string, family: string): FhirResource => ({
+    resourceType: 'Patient',
+    identifier: [{ ...original(cxText), system: 'urn:oid:3.4.5.6.7', value: identifierValue }],
+    name: [{ ...original(xpnText), family, given: ['Eve', 'L'] }],
+    gender: 'other', _gender: { extension: [{ url: `${EXT}hl7v2-code`, valueString: 'A' }] },
+  });
+
+  it('writes the original CX and XPN repetitions, and the original sex code', () => {
+    const msg = parseHl7(fhirToV2(p('1032702', 'Everywoman'), FIXED).result);
+    expect(msg.getRaw('PID-3')).toBe(cxText);
+    expect(msg.getRaw('PID-5')).toBe(xpnText);
+    expect(msg.get('PID-8')).toBe('A');
+  });
+
+  it('rebuilds from FHIR when the value was edited after conversion', () => {
+    const msg = parseHl7(fhirToV2(p('999', 'Smith'), FIXED).result);
+    expect(msg.getRaw('PID-3')).toBe('999^^^&3.4.5.6.7&ISO');
+    expect(msg.getRaw('PID-5')).toBe('Smith^Eve^L');
+  });
+
+  it('never writes an original that could break the segment', () => {
+    const bad = { resourceType: 'Patient', identifier: [{ ...original('X1|BAD'), value: 'X1' }] } as FhirResource;
+    expect(parseHl7(fhirToV2(bad, FIXED).result).getRaw('PID-3')).toBe('X1');
+  });
+
+  it('keeps OBX-6 as sent and the table 0085 status code', () => {
+    const o: FhirResource = {
+      resourceType: 'Observation', status: 'registered', _status: { extension: [{ url: `${EXT}hl7v2-code`, valueString: 'O' }] },
+      code: { text: 'Rate' }, extension: [{ url: `${EXT}hl7v2-units`, valueString: 'beats/min^^ISO' }],
+      valueCodeableConcept: { coding: [{ code: 'FAST' }] },
+    };
+    const msg = parseHl7(fhirToV2(o, FIXED).result);
+    expect([msg.getRaw('OBX-6'), msg.get('OBX-11')]).toEqual(['beats/min^^ISO', 'O']);
+  });
+});

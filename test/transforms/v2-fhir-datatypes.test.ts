@@ -93,9 +93,21 @@ describe('CWE', () => {
 });
 
 describe('CX, XPN, XAD, XTN, XCN', () => {
+  it('keeps the original repetition in the standard delimiters whatever the message declared', () => {
+    const msg = parseHl7('MSH#$%@!#A#F###20240101##ADT$A01#1#P#2.5\rPID#1##123$$$HOSP!1.2.3!ISO$MR%456##DOE$JANE\r');
+    const ctx = new Ctx(msg, DEFAULT_OPTIONS, 'F', '1');
+    const pid = new SegmentReader(msg.segments[1]!, msg.delimiters, 2, 1);
+    expect(pid.reps(3).map((r) => cxIdentifier(ctx, r, '')?.extension)).toEqual([
+      [{ url: EXT.original, valueString: '123^^^HOSP&1.2.3&ISO^MR' }],
+      [{ url: EXT.original, valueString: '456' }],
+    ]);
+    expect(cxIdentifier(ctx, pid.field(3), '')).toMatchObject({ system: 'urn:oid:1.2.3', value: '123' });
+  });
+
   it('CX with an ISO assigning authority, type and period', () => {
     const { ctx, v } = fieldOf('12345^^^HOSP&2.16.840.1.1&ISO^MR^^20200101^20251231');
     expect(cxIdentifier(ctx, v, '')).toEqual({
+      extension: [{ url: EXT.original, valueString: '12345^^^HOSP&2.16.840.1.1&ISO^MR^^20200101^20251231' }],
       type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] },
       system: 'urn:oid:2.16.840.1.1', value: '12345', period: { start: '2020-01-01', end: '2025-12-31' }, assigner: { display: 'HOSP' },
     });
@@ -103,7 +115,7 @@ describe('CX, XPN, XAD, XTN, XCN', () => {
 
   it('XPN with use, prefix, suffixes and escapes', () => {
     const { ctx, v } = fieldOf('O\\T\\BRIEN&&&&^MARY^ANNE^JR^DR^PHD^L');
-    expect(humanName(ctx, v, '')).toEqual({ use: 'official', family: 'O&BRIEN', given: ['MARY', 'ANNE'], prefix: ['DR'], suffix: ['JR', 'PHD'] });
+    expect(humanName(ctx, v, '')).toEqual({ extension: [{ url: EXT.original, valueString: 'O\\T\\BRIEN&&&&^MARY^ANNE^JR^DR^PHD^L' }], use: 'official', family: 'O&BRIEN', given: ['MARY', 'ANNE'], prefix: ['DR'], suffix: ['JR', 'PHD'] });
   });
 
   it('XAD and XTN', () => {

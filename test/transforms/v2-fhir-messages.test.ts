@@ -33,7 +33,10 @@ describe('ADT', () => {
     expect(warnings).toEqual([]);
     const p = one(result, 'Patient');
     expect(p.identifier.map((i: R) => `${i.system}|${i.value}`)).toEqual(['urn:oid:1.2.3|MRN-1', 'https://sluice.dev/fhir/v2-assigning-authority/SSA|999-88-7777']);
-    expect(p.name).toEqual([{ use: 'official', family: 'DOE', given: ['JANE', 'Q'] }, { use: 'maiden', family: 'SMITH', given: ['JANE'] }]);
+    expect(p.name).toEqual([
+      { extension: [{ url: EXT.original, valueString: 'DOE^JANE^Q^^^^L' }], use: 'official', family: 'DOE', given: ['JANE', 'Q'] },
+      { extension: [{ url: EXT.original, valueString: 'SMITH^JANE^^^^^M' }], use: 'maiden', family: 'SMITH', given: ['JANE'] },
+    ]);
     expect(p.birthDate).toBe('1980-01-02');
     expect(p._birthDate.extension).toEqual([
       { url: EXT.datetime, valueString: '198001021530-0500' },
@@ -172,8 +175,8 @@ describe('ORU^R01', () => {
     const byCode = (c: string) => obs.find((o) => o.code.coding[0].code === c)!;
     expect(byCode('2345-7').valueQuantity).toEqual({ value: 95.5, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL', extension: [{ url: EXT.numeric, valueString: '0095.50' }] });
     expect(byCode('2345-7').note).toEqual([{ text: 'Fasting sample' }]);
-    expect(byCode('2345-7').effectiveDateTime).toBe('2024-03-01T07:00:00+00:00'); // OBR-7 when OBX-14 is empty
-    expect(byCode('2345-7').extension).toEqual([{ url: EXT.valueType, valueString: 'NM' }]);
+    expect(byCode('2345-7').effectiveDateTime).toBeUndefined(); // OBX-14 is empty: OBR-7 stays on the report
+    expect(byCode('2345-7').extension).toEqual([{ url: EXT.valueType, valueString: 'NM' }, { url: EXT.units, valueString: 'mg/dL^mg/dL^UCUM' }]);
     expect(byCode('5778-6').valueString).toBe('Yellow');
     expect(byCode('11529-5').valueString).toBe('Line one\nLine two');
     expect(byCode('600-7').valueCodeableConcept.coding[0]).toMatchObject({ system: 'http://snomed.info/sct', code: '112283007' });
@@ -187,10 +190,11 @@ describe('ORU^R01', () => {
     expect(byCode('8480-6').valueQuantity).toBeUndefined();
     // R4 has no valueAttachment: ED goes to a DocumentReference the Observation derives from.
     const doc = one(result, 'DocumentReference');
-    expect(doc.content[0].attachment).toEqual({ contentType: 'application/pdf', data: 'JVBERi0xLjQ=' });
+    expect(doc.content[0].attachment).toEqual({ contentType: 'application/pdf', data: 'JVBERi0xLjQ=', extension: [{ url: EXT.original, valueString: 'LAB^AP^PDF^Base64^JVBERi0xLjQ=' }] });
     expect(byCode('18748-4').derivedFrom).toEqual([{ reference: result.entry!.find((x) => x.resource!.resourceType === 'DocumentReference')!.fullUrl }]);
     expect(byCode('2951-2').valueString).toBe('see note');
     expect(byCode('2823-3').status).toBe('unknown');
+    expect(byCode('5778-6')._status).toBeUndefined();
     expect(warnings.map((w) => `${w.code} ${w.path}`)).toEqual(['nm-not-numeric OBX[13]-5', 'missing-required OBX[14]-11']);
   });
 

@@ -37,8 +37,9 @@ describe('v2ToFhir step', () => {
     expect(bundle.type).toBe('collection');
     const obs = bundle.entry!.map((e) => e.resource!).find((r) => r.resourceType === 'Observation')!;
     expect(obs.valueString).toBe('high');
+    const report = bundle.entry!.map((e) => e.resource!).find((r) => r.resourceType === 'DiagnosticReport')!;
     // 08:00 in Chicago on 1 March 2024 is CST, UTC-6.
-    expect(obs.effectiveDateTime).toBe('2024-03-01T08:00:00-06:00');
+    expect(report.effectiveDateTime).toBe('2024-03-01T08:00:00-06:00');
     expect(env.warnings).toContainEqual({ stage: 'v2ToFhir', code: 'nm-not-numeric', message: expect.any(String), path: 'OBX-5' });
     expect(env.stages.at(-1)).toMatchObject({ stage: 'v2ToFhir', summary: expect.stringMatching(/collection Bundle, \d+ resources, 1 warning/) });
   });

@@ -11,22 +11,30 @@ export interface FhirToV2Options {
   receivingFacility: string;
   /** MSH-11: P (production), T (training), D (debugging). */
   processingId: string;
-  /** The trigger for a Patient (+ Encounter): A08 update, A28 add person, A31 update person. */
+  /**
+   * The trigger for a Patient (+ Encounter): A08 update, A28 add person, A31 update person.
+   * Default: the MessageHeader's event when it is one of these, else A08.
+   */
   adtEvent: 'A08' | 'A28' | 'A31';
+  /**
+   * Which message to build. `auto`: the family a MessageHeader names (a bundle from our
+   * v2 → FHIR map), else DiagnosticReport/Observation → ORU, ServiceRequest → ORM, Patient → ADT.
+   */
+  message: 'auto' | 'ORU' | 'ORM' | 'ADT';
   /** MSH-7; the current time when absent. Pass it (and controlId) for repeatable output. */
   now: Date;
   /** MSH-10; a new unique id when absent. */
   controlId: string;
 }
 
-export const DEFAULT_FHIR_TO_V2: Readonly<Omit<FhirToV2Options, 'now' | 'controlId'>> = Object.freeze({
+export const DEFAULT_FHIR_TO_V2: Readonly<Omit<FhirToV2Options, 'now' | 'controlId' | 'adtEvent'>> = Object.freeze({
   version: '2.5.1',
   sendingApplication: 'SLUICE',
   sendingFacility: '',
   receivingApplication: '',
   receivingFacility: '',
   processingId: 'P',
-  adtEvent: 'A08',
+  message: 'auto',
 });
 
 /**

@@ -1,6 +1,7 @@
 import { CODE_SYSTEMS, UCUM, V2_TABLE } from '../v2-fhir/codesystems.js';
 import { EXT } from '../v2-fhir/extensions.js';
-import type { Composite, Component } from './encode.js';
+import { DEFAULT_DELIMITERS, unescapeValue } from '../../engine/hl7/index.js';
+import type { Composite, Component, Encoded } from './encode.js';
 import { extensionValue, obj, objs, str, strs, type Json } from './json.js';
 
 /*
@@ -29,6 +30,19 @@ export function systemName(coding: Json): string {
   if (system.startsWith(V2_TABLE)) return `HL7${system.slice(V2_TABLE.length)}`;
   if (system.startsWith('urn:oid:')) return system.slice('urn:oid:'.length);
   return system;
+}
+
+/**
+ * The original v2 repetition the forward map kept on an element (`hl7v2-original`), when it
+ * still describes the element: `consistent` gets its decoded components (first subcomponent
+ * each) and says whether the FHIR value was left as converted. An edit made downstream
+ * wins over the original; text that could break the segment is never used.
+ */
+export function originalRep(element: Json | undefined, consistent: (components: string[]) => boolean): Encoded | undefined {
+  const encoded = element ? extensionValue(element, EXT.original) : undefined;
+  if (encoded === undefined || /[|~\r\n]/.test(encoded)) return undefined;
+  const components = encoded.split('^').map((c) => unescapeValue(c.split('&')[0] ?? '', DEFAULT_DELIMITERS));
+  return consistent(components) ? { encoded } : undefined;
 }
 
 const DATETIME = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
@@ -111,7 +125,9 @@ function authority(identifier: Json): Component {
 }
 
 /** Identifier → CX (value, authority, type code, effective and expiration dates). */
-export function cx(identifier: Json): Composite {
+export function cx(identifier: Json): Composite | Encoded {
+  const original = originalRep(identifier, (c) => c[0] === (str(identifier.value) ?? ''));
+  if (original) return original;
   const period = obj(identifier.period);
   return [
     str(identifier.value) ?? '', '', '', authority(identifier), firstCode(identifier.type) ?? '', '',
@@ -128,8 +144,10 @@ export function ei(identifier: Json): Composite {
 const NAME_TYPE: Readonly<Record<string, string>> = { official: 'L', usual: 'D', maiden: 'M', nickname: 'N', anonymous: 'S', temp: 'T', old: 'BAD' };
 
 /** HumanName → XPN. Extra suffixes go to XPN-14 (professional suffix), as the forward map reads them. */
-export function xpn(name: Json, version: string): Composite {
+export function xpn(name: Json, version: string): Composite | Encoded {
   const given = strs(name.given);
+  const original = originalRep(name, (c) => (c[0] ?? '') === (str(name.family) ?? '') && [c[1], c[2]].filter((x) => x).join(' ') === given.join(' '));
+  if (original) return original;
   const suffix = strs(name.suffix);
   const out: Component[] = [
     str(name.family) ?? (given.length === 0 ? str(name.text) : undefined),

@@ -9,10 +9,12 @@ import { DEFAULT_DELIMITERS, escapeValue, parseHl7, type Delimiters, type Hl7Mes
 export type Component = string | undefined | readonly (string | undefined)[];
 /** One repetition of a field: its components in order (index 0 is component 1). */
 export type Composite = readonly Component[];
+/** One repetition already encoded with the standard delimiters (`^~\&`), written as it is. */
+export interface Encoded { readonly encoded: string }
 /** A field: a plain value, one composite value, or several repetitions. */
-export type Field = string | undefined | Composite | { readonly repeat: readonly Composite[] };
+export type Field = string | undefined | Composite | Encoded | { readonly repeat: readonly (Composite | Encoded)[] };
 
-export const repeat = (reps: readonly Composite[]): Field => ({ repeat: reps });
+export const repeat = (reps: readonly (Composite | Encoded)[]): Field => ({ repeat: reps });
 
 /** Drops trailing empty pieces so `A^^` is written `A`. */
 function joinTrimmed(parts: string[], sep: string): string {
@@ -27,14 +29,16 @@ function encodeComponent(c: Component, d: Delimiters): string {
   return joinTrimmed(Array.from(c, (s) => (s === undefined ? '' : escapeValue(s, d))), d.subcomponent);
 }
 
-function encodeComposite(c: Composite, d: Delimiters): string {
+function encodeComposite(c: Composite | Encoded, d: Delimiters): string {
+  if (!Array.isArray(c)) return (c as Encoded).encoded;
   // Array.from, not map: composites are often sparse and map skips the holes.
-  return joinTrimmed(Array.from(c, (x) => encodeComponent(x, d)), d.component);
+  return joinTrimmed(Array.from(c as Composite, (x) => encodeComponent(x, d)), d.component);
 }
 
 export function encodeField(f: Field, d: Delimiters = DEFAULT_DELIMITERS): string {
   if (f === undefined) return '';
   if (typeof f === 'string') return escapeValue(f, d);
+  if ('encoded' in f) return f.encoded;
   if ('repeat' in f) {
     const reps = Array.from(f.repeat, (r) => encodeComposite(r, d));
     // A repetition may be empty in the middle (kept) but not at the end.
@@ -50,7 +54,8 @@ export function isEmptyField(f: Field): boolean {
 
 /**
  * A message under construction: segments are appended through the codec's own
- * `appendSegment`, so the output is exactly what the codec would serialize.
+ * `appendSegment`, so the output is exactly what the codec would serialize. It always uses
+ * the standard delimiters, which `Encoded` values rely on.
  */
 export class MessageWriter {
   readonly message: Hl7Message;

@@ -1,14 +1,17 @@
 import { ConversionError, type ConversionResult, type FhirBundle, type FhirResource } from '../types.js';
 import { DEFAULT_FHIR_TO_V2, Resources, type Build, type FhirToV2Options } from './context.js';
+import { writeAdtClinical } from './clinical.js';
 import { MessageWriter } from './encode.js';
-import { obj, objs, str, type Json } from './json.js';
-import { writeLooseObservation, writeReport, writeRequest } from './orders.js';
+import { EXT } from '../v2-fhir/extensions.js';
+import { extensionValue, obj, objs, str, type Json } from './json.js';
+import { supportingObservations, writeLooseObservation, writeReport, writeRequest } from './orders.js';
 import { writeEvn, writeMsh, writePid, writePv1 } from './segments.js';
 
 export { DEFAULT_FHIR_TO_V2, type FhirToV2Options } from './context.js';
 
 /*
- * FHIR R4 → HL7 v2. What the input holds decides the message:
+ * FHIR R4 → HL7 v2. The `message` option, else a MessageHeader's message type, else what
+ * the input holds decides the message:
  *   DiagnosticReport / Observation → ORU^R01
  *   ServiceRequest                 → ORM^O01
  *   Patient (+ Encounter)          → ADT^A08, A28 or A31 (option adtEvent)
@@ -17,21 +20,42 @@ export { DEFAULT_FHIR_TO_V2, type FhirToV2Options } from './context.js';
  */
 export function fhirToV2(input: FhirResource | FhirBundle, options: Partial<FhirToV2Options> = {}): ConversionResult<string> {
   if (!obj(input) || typeof input.resourceType !== 'string') throw new ConversionError('not a FHIR resource: no resourceType', 'not-fhir');
-  const opts: FhirToV2Options = { ...DEFAULT_FHIR_TO_V2, now: new Date(), controlId: '', ...stripUndefined(options) };
+  const opts: FhirToV2Options = { ...DEFAULT_FHIR_TO_V2, now: new Date(), controlId: '', adtEvent: 'A08', ...stripUndefined(options) };
   const res = new Resources(input);
   const b: Build = { w: new MessageWriter(), res, opts };
   const reports = res.ofType('DiagnosticReport');
   const observations = res.ofType('Observation');
   const requests = res.ofType('ServiceRequest');
   const patients = res.ofType('Patient');
-  if (reports.length > 0 || observations.length > 0) oru(b, reports, observations);
-  else if (requests.length > 0) orm(b, requests);
-  else if (patients.length > 0) adt(b, patients);
+  const family = opts.message === 'auto' ? headerFamily(res) : opts.message;
+  const possible = { ORU: reports.length > 0 || observations.length > 0, ORM: requests.length > 0, ADT: patients.length > 0 };
+  if (family && !possible[family]) res.warn('missing-required', `no resource for an ${family} message in the input; chose the message from what it holds`);
+  const chosen = family && possible[family] ? family : possible.ORU ? 'ORU' : possible.ORM ? 'ORM' : possible.ADT ? 'ADT' : undefined;
+  if (chosen === 'ORU') oru(b, reports, observations);
+  else if (chosen === 'ORM') orm(b, requests);
+  else if (chosen === 'ADT') adt(b, patients, options.adtEvent ?? headerEvent(res) ?? 'A08');
   else {
     const types = [...new Set(res.all.map((r) => String(r.resourceType)))].join(', ') || 'nothing';
     throw new ConversionError(`nothing to convert to HL7 v2: expected a DiagnosticReport, Observation, ServiceRequest or Patient, got ${types}`, 'unsupported');
   }
   return { result: b.w.toString(), warnings: res.warnings };
+}
+
+/** The message family a MessageHeader names: its original v2 type, else its v2 event code. */
+function headerFamily(res: Resources): 'ORU' | 'ORM' | 'ADT' | undefined {
+  const header = res.ofType('MessageHeader')[0];
+  if (!header) return undefined;
+  const type = extensionValue(header, EXT.messageType)?.split('^')[0];
+  if (type === 'ORU' || type === 'ORM' || type === 'ADT') return type;
+  const event = str(obj(header.eventCoding)?.code) ?? '';
+  if (/^A\d\d$/.test(event)) return 'ADT';
+  return event === 'O01' ? 'ORM' : event === 'R01' ? 'ORU' : undefined;
+}
+
+/** A MessageHeader's event when it is one of the ADT triggers we write (so an A31 stays an A31). */
+function headerEvent(res: Resources): FhirToV2Options['adtEvent'] | undefined {
+  const code = str(obj(res.ofType('MessageHeader')[0]?.eventCoding)?.code);
+  return code === 'A08' || code === 'A28' || code === 'A31' ? code : undefined;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
@@ -98,11 +122,13 @@ function oru(b: Build, reports: Json[], observations: Json[]): void {
 function orm(b: Build, requests: Json[]): void {
   writeMsh(b, ['ORM', 'O01', 'ORM_O01']);
   patientGroup(b, requests, false);
-  for (const r of requests) writeRequest(b, r);
+  // Observations no request lists still go out, under the last order.
+  const listed = new Set(requests.flatMap((r) => supportingObservations(b, r)));
+  const unlisted = b.res.ofType('Observation').filter((o) => !listed.has(o));
+  requests.forEach((r, i) => writeRequest(b, r, i === requests.length - 1 ? unlisted : []));
 }
 
-function adt(b: Build, patients: Json[]): void {
-  const event = b.opts.adtEvent;
+function adt(b: Build, patients: Json[], event: FhirToV2Options['adtEvent']): void {
   writeMsh(b, ['ADT', event, event === 'A08' ? 'ADT_A01' : 'ADT_A05']);
   writeEvn(b, event);
   const encounters = b.res.ofType('Encounter');
@@ -112,4 +138,5 @@ function adt(b: Build, patients: Json[]): void {
   writePid(b, first);
   const own = encounters.find((e) => b.res.resolve(e.subject, e) === first) ?? encounters.find((e) => str(obj(e.subject)?.reference) === undefined);
   writePv1(b, own);
+  writeAdtClinical(b, first);
 }

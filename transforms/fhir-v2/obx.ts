@@ -1,7 +1,8 @@
 import { EXT } from '../v2-fhir/extensions.js';
 import { Resources, type Build } from './context.js';
-import { atLeast, cwe, firstCode, numberText, timestampOf, units, v2Time, xcn } from './datatypes.js';
-import { repeat, type Composite, type Field } from './encode.js';
+import { DEFAULT_DELIMITERS, unescapeValue } from '../../engine/hl7/index.js';
+import { atLeast, cwe, firstCode, numberText, originalRep, timestampOf, units, v2Time, xcn } from './datatypes.js';
+import { repeat, type Composite, type Encoded, type Field } from './encode.js';
 import { extensionValue, obj, objs, str, type Json } from './json.js';
 import { timestamp, writeNotes } from './segments.js';
 
@@ -20,7 +21,7 @@ const ST_MAX = 199;
 
 interface ObxValue {
   readonly type: string;
-  readonly reps: Composite[];
+  readonly reps: (Composite | Encoded)[];
   readonly units?: Composite;
 }
 
@@ -101,12 +102,26 @@ function derivedAttachment(b: Build, o: Json): Json | undefined {
   return undefined;
 }
 
-/** Attachment → ED (inline data) or RP (a URL). */
+/** Attachment → ED (inline data) or RP (a URL); the original ED/RP when the attachment is unchanged. */
 function attachmentValue(a: Json, original: string | undefined): ObxValue {
+  const kept = originalRep(a, (c) => (original === 'RP' ? c[0] === (str(a.url) ?? '') : c[3]?.toUpperCase() !== 'BASE64' || (c[4] ?? '') === (str(a.data) ?? '')));
+  if (kept && (original === 'ED' || original === 'RP')) return { type: original, reps: [kept] };
   const [mainType = '', subType = ''] = (str(a.contentType) ?? '').split('/');
   const data = str(a.data);
   if (original === 'RP' || (data === undefined && str(a.url))) return { type: 'RP', reps: [[str(a.url), '', mainType, subType]] };
   return { type: 'ED', reps: [['', mainType, subType, 'Base64', data]] };
+}
+
+/**
+ * OBX-6 as sent (`hl7v2-units` on the Observation), unless the value's own unit says
+ * otherwise now; it also keeps units the FHIR value has no place for (a coded value's).
+ */
+function originalUnits(o: Json, value: ObxValue | undefined): Encoded | undefined {
+  const encoded = extensionValue(o, EXT.units);
+  if (encoded === undefined || /[|~\r\n]/.test(encoded)) return undefined;
+  const now = value?.units?.filter((c): c is string => typeof c === 'string' && c !== '') ?? [];
+  const sent = encoded.split('^').map((c) => unescapeValue(c, DEFAULT_DELIMITERS));
+  return now.every((u) => sent.includes(u)) ? { encoded } : undefined;
 }
 
 /** Reference range → OBX-7: its text, else `low-high`, `>low` or `<high`. */
@@ -160,10 +175,11 @@ export function writeObx(b: Build, o: Json): void {
   fields[1] = value?.type ?? extensionValue(o, EXT.valueType);
   fields[2] = code.value;
   fields[4] = value ? repeat(value.reps) : undefined;
-  fields[5] = value?.units;
+  fields[5] = originalUnits(o, value) ?? value?.units;
   fields[6] = referenceRange(o);
   fields[7] = repeat(objs(o.interpretation).map((i) => [firstCode(i) ?? '']));
-  fields[10] = status === undefined ? undefined : RESULT_STATUS[status] ?? '';
+  // The v2 code wins when the forward map kept it (`_status`): table 0085 is finer than FHIR's statuses.
+  fields[10] = extensionValue(o._status, EXT.code) ?? (status === undefined ? undefined : RESULT_STATUS[status] ?? '');
   fields[13] = effective;
   fields[15] = person && person !== org ? xcn(person.ref, person.resolved) : undefined;
   if (org && atLeast(b.opts.version, 2, 5)) fields[22] = [str(org.resolved?.name) ?? str(org.ref.display)];

@@ -1,7 +1,8 @@
 import { Resources, type Build } from './context.js';
 import { cwe, ei, firstCode, xcn } from './datatypes.js';
 import { repeat, type Field } from './encode.js';
-import { obj, objs, str, type Json } from './json.js';
+import { EXT } from '../v2-fhir/extensions.js';
+import { extensionValue, obj, objs, str, type Json } from './json.js';
 import { writeObx } from './obx.js';
 import { timestamp, writeNotes } from './segments.js';
 
@@ -72,7 +73,7 @@ export function writeObr(b: Build, report: Json | undefined, request: Json | und
   const category = objs(report?.category).map(firstCode).find((c) => c !== undefined);
   fields[23] = category && /^[A-Z]{2,3}$/.test(category) ? category : undefined;
   const status = str(report?.status);
-  fields[24] = status ? REPORT_STATUS[status] : undefined;
+  fields[24] = extensionValue(report?._status, EXT.code) ?? (status ? REPORT_STATUS[status] : undefined);
   fields[30] = repeat(objs(request?.reasonCode).map((r) => cwe(r).value));
   const interpreter = objs(report?.resultsInterpreter)[0];
   fields[31] = interpreter ? xcn(interpreter, b.res.resolve(interpreter, report)) : undefined;
@@ -86,7 +87,8 @@ export function writeReport(b: Build, report: Json, before: readonly Json[] = []
   const request = objs(report.basedOn).map((r) => b.res.resolve(r, report)).find((r) => r?.resourceType === 'ServiceRequest');
   if (request) writeOrc(b, 'RE', request);
   writeObr(b, report, request);
-  writeNotes(b, report.conclusion ? [{ text: report.conclusion }] : undefined);
+  // OBR's NTEs: the order's notes (where the v2 → FHIR map puts them), then the conclusion.
+  writeNotes(b, [...objs(request?.note), ...(typeof report.conclusion === 'string' ? [{ text: report.conclusion }] : [])]);
   for (const o of before) writeObx(b, o);
   const results = objs(report.result);
   if (results.length === 0 && before.length === 0) b.res.warn('missing-value', 'DiagnosticReport has no result', `${where}.result`);
@@ -106,10 +108,17 @@ export function writeLooseObservation(b: Build, o: Json): void {
   writeObx(b, o);
 }
 
-/** One ORM order group: ORC OBR [NTE]. */
-export function writeRequest(b: Build, request: Json): void {
+/** One ORM order group: ORC OBR [NTE] {OBX [NTE]}; OBX from the request's supportingInfo Observations. */
+export function writeRequest(b: Build, request: Json, extra: readonly Json[] = []): void {
   const status = str(request.status) ?? 'active';
   writeOrc(b, ORDER_CONTROL[status] ?? 'NW', request);
   writeObr(b, undefined, request);
   writeNotes(b, request.note);
+  for (const o of supportingObservations(b, request)) writeObx(b, o);
+  for (const o of extra) writeObx(b, o);
+}
+
+/** Observations a request lists in supportingInfo (ask-at-order-entry answers, prior results). */
+export function supportingObservations(b: Build, request: Json): Json[] {
+  return objs(request.supportingInfo).map((ref) => b.res.resolve(ref, request)).filter((o): o is Json => o?.resourceType === 'Observation');
 }

@@ -52,7 +52,7 @@ export function writePid(b: Build, patient: Json): void {
   const birthTime = objs(obj(patient._birthDate)?.extension).find((e) => e.url === BIRTH_TIME);
   const birth = extensionValue(patient._birthDate, EXT.datetime) ?? (birthTime ? timestamp(b, birthTime, 'valueDateTime', where) : timestamp(b, patient, 'birthDate', where));
   const gender = str(patient.gender);
-  if (gender !== undefined && !GENDER[gender]) b.res.warn('unknown-code', `gender ${JSON.stringify(gender)} has no v2 code`, `${where}.gender`);
+  if (gender !== undefined && !GENDER[gender] && extensionValue(patient._gender, EXT.code) === undefined) b.res.warn('unknown-code', `gender ${JSON.stringify(gender)} has no v2 code`, `${where}.gender`);
   const telecom = objs(patient.telecom).filter((t) => str(t.value));
   const deceased = patient.deceasedBoolean === true || str(patient.deceasedDateTime) !== undefined;
   const fields: Field[] = [];
@@ -60,7 +60,7 @@ export function writePid(b: Build, patient: Json): void {
   fields[2] = repeat(identifiers.map(cx));
   fields[4] = repeat(names);
   fields[6] = birth;
-  fields[7] = gender === undefined ? undefined : GENDER[gender];
+  fields[7] = extensionValue(patient._gender, EXT.code) ?? (gender === undefined ? undefined : GENDER[gender]);
   fields[10] = repeat(objs(patient.address).map(xad));
   fields[12] = repeat(telecom.filter((t) => str(t.use) !== 'work').map(xtn));
   fields[13] = repeat(telecom.filter((t) => str(t.use) === 'work').map(xtn));
@@ -85,7 +85,9 @@ export function writePv1(b: Build, encounter: Json | undefined): void {
   }
   const where = Resources.label(encounter);
   // R4 has `class` as a Coding; R5 (and some senders) as a list of CodeableConcepts.
-  const klass = Array.isArray(encounter.class) ? firstCode(encounter.class[0]) : firstCode(encounter.class);
+  const classCoding = Array.isArray(encounter.class) ? encounter.class[0] : encounter.class;
+  // A PV1-2 code FHIR had no class for is kept in `hl7v2-code` (the class then says UNK).
+  const klass = extensionValue(obj(classCoding), EXT.code) ?? firstCode(classCoding);
   const patientClass = klass === undefined ? 'U' : PATIENT_CLASS[klass] ?? klass;
   const location = obj(objs(encounter.location)[0]?.location);
   const locationText = str(location?.display) ?? str(b.res.resolve(location)?.name);

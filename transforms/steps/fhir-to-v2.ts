@@ -37,7 +37,8 @@ const schema = z.strictObject({
   receivingApplication: z.string().default('').describe('MSH-5'),
   receivingFacility: z.string().default('').describe('MSH-6'),
   processingId: z.enum(['P', 'T', 'D']).default('P').describe('MSH-11'),
-  adtEvent: z.enum(['A08', 'A28', 'A31']).default('A08').describe('trigger for a Patient (+ Encounter)'),
+  adtEvent: z.enum(['A08', 'A28', 'A31']).optional().describe("trigger for a Patient (+ Encounter); default: a MessageHeader's A08/A28/A31, else A08"),
+  message: z.enum(['auto', 'ORU', 'ORM', 'ADT']).default('auto').describe('message to build; auto: from a MessageHeader, else from the resources'),
 });
 
 registerComponent({
@@ -45,7 +46,8 @@ registerComponent({
   description: 'Convert FHIR R4 JSON to HL7 v2: reports/observations → ORU^R01, service requests → ORM^O01, a patient → ADT.',
   schema,
   docs: [
-    'The content must be FHIR JSON (a resource or a Bundle). What it holds decides the message: a',
+    'The content must be FHIR JSON (a resource or a Bundle). `message`, else the message type of',
+    'a MessageHeader (as `v2ToFhir` writes), else what it holds decides the message: a',
     'DiagnosticReport or Observation gives ORU^R01, a ServiceRequest ORM^O01, a Patient (with its',
     'Encounter, if any) ADT^A08, A28 or A31 (`adtEvent`). References resolve inside the bundle.',
     'Missing or unreadable values become warnings on the message; input with nothing to convert',

@@ -85,6 +85,8 @@ export class Ctx {
     const t = v2DateTime(text, this.options.timezone);
     if (!t) {
       this.warn('bad-timestamp', `not a valid HL7 timestamp: ${JSON.stringify(text.slice(0, 40))}`, path);
+      // No value, but the text is kept: a primitive may carry just an extension.
+      target[`_${field}`] = originalTimeElement(text);
       return;
     }
     target[field] = t.value;
@@ -105,6 +107,7 @@ export class Ctx {
     const d = v2Date(text);
     if (!d) {
       this.warn('bad-timestamp', `not a valid HL7 date: ${JSON.stringify(text.slice(0, 40))}`, path);
+      target[`_${field}`] = originalTimeElement(text);
       return;
     }
     target[field] = d;

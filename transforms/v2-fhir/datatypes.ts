@@ -92,7 +92,7 @@ export function languageConcept(v: V2Value): Json | undefined {
 export function cxIdentifier(ctx: Ctx, v: V2Value, path: string): Json | undefined {
   const value = v.str(1);
   if (value === '') return undefined;
-  const id: Json = {};
+  const id: Json = { extension: [stringExt(EXT.original, v.original())] };
   const hd = v.sub(4);
   const system = hdSystem(hd.str(1), hd.str(2), hd.str(3));
   const type = v.str(5);
@@ -130,7 +130,7 @@ const NAME_USE: Readonly<Record<string, string>> = { L: 'official', D: 'usual', 
 export function humanName(ctx: Ctx, v: V2Value, path: string): Json | undefined {
   const family = v.sub(1).str(1);
   const given = [v.str(2), v.str(3)].filter((s) => s !== '');
-  const name: Json = {};
+  const name: Json = { extension: [stringExt(EXT.original, v.original())] };
   const use = v.str(7);
   if (use !== '') {
     const mapped = NAME_USE[use];

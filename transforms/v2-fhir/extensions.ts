@@ -13,6 +13,13 @@ export const EXT = Object.freeze({
   codingSystem: `${BASE}hl7v2-coding-system`,
   /** On a Coding that replaced a sender's code it cannot carry (e.g. Encounter.class): the original v2 code. */
   code: `${BASE}hl7v2-code`,
+  /**
+   * On an Identifier (from CX), HumanName (from XPN) or Attachment (from ED/RP): the v2
+   * repetition it came from, encoded with the standard delimiters `^~\\&`.
+   */
+  original: `${BASE}hl7v2-original`,
+  /** On Observation: the original OBX-6 (units), encoded with the standard delimiters. */
+  units: `${BASE}hl7v2-units`,
   /** On Observation: the original OBX-2 value type (`ST`, `TX`, `FT`, `NM`, ...). */
   valueType: `${BASE}hl7v2-value-type`,
   /** On Provenance (or MessageHeader): one raw Z-segment (or segment not mapped), as text. */
@@ -34,6 +41,11 @@ export interface Extension {
 
 export function stringExt(url: string, value: string): Extension {
   return { url, valueString: value };
+}
+
+/** `{ extension: [original v2 code] }` for a `_status` companion, when the FHIR code does not say which v2 code it was. */
+export function originalCodeElement(code: string): { extension: Extension[] } {
+  return { extension: [{ url: EXT.code, valueString: code }] };
 }
 
 /** `{ extension: [original timestamp] }` for a primitive's `_field` companion. */

@@ -44,10 +44,32 @@ export class V2Value {
     return this.empty ? 0 : this.split().length;
   }
 
+  /**
+   * The value as encoded text with the standard delimiters (`^~\\&`), whatever the message
+   * declared: what the `hl7v2-original` extension keeps for a lossless reverse map.
+   */
+  original(): string {
+    return standardDelimiters(this.raw, this.d);
+  }
+
   /** The whole value unescaped, delimiters left in (for free text read as text). */
   text(): string {
     return this.empty ? '' : blankToEmpty(unescapeValue(this.raw, this.d));
   }
+}
+
+const STANDARD = '^~\\&';
+
+/** Re-encodes text written with a message's own delimiters in the standard ones. */
+export function standardDelimiters(raw: string, d: Delimiters): string {
+  if (d.component === '^' && d.repetition === '~' && d.escape === '\\' && d.subcomponent === '&') return raw;
+  const from = [d.component, d.repetition, d.escape, d.subcomponent];
+  let out = '';
+  for (const c of raw) {
+    const i = c === '' ? -1 : from.indexOf(c);
+    out += i < 0 ? c : STANDARD[i];
+  }
+  return out;
 }
 
 /** FHIR strings must hold some non-whitespace: blank text counts as absent. */
@@ -96,11 +118,19 @@ export class SegmentReader {
     return out;
   }
 
+  /** First repetitions already read: maps read a field's components one by one. */
+  private readonly firsts: Array<V2Value | undefined> = [];
+
   /** The first repetition of field n (possibly empty). */
   field(n: number): V2Value {
-    const raw = this.segment.field(n);
-    const at = this.d.repetition === '' ? -1 : raw.indexOf(this.d.repetition);
-    return new V2Value(at < 0 ? raw : raw.slice(0, at), this.d, this.d.component);
+    let v = this.firsts[n];
+    if (v === undefined) {
+      const raw = this.segment.field(n);
+      const at = this.d.repetition === '' ? -1 : raw.indexOf(this.d.repetition);
+      v = new V2Value(at < 0 ? raw : raw.slice(0, at), this.d, this.d.component);
+      this.firsts[n] = v;
+    }
+    return v;
   }
 
   /** Field n, first repetition, component c, unescaped. */

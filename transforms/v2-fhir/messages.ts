@@ -53,8 +53,6 @@ interface Order {
   readonly requestRef: Reference;
   readonly report: Json | undefined;
   readonly key: string;
-  readonly obrTime: string;
-  readonly obrTimePath: string;
 }
 
 /** Walks the segments (after MSH) and adds the resources of one message. */
@@ -79,7 +77,7 @@ export function walk(ctx: Ctx, segments: readonly SegmentReader[], family: Messa
     const sr = serviceRequest(ctx, orc, obr, { patient, encounter });
     let report: Json | undefined;
     if (family === 'oru' && obr) report = diagnosticReport(ctx, orc, obr, { patient, encounter }, sr.ref).resource;
-    order = { request: sr.resource, requestRef: sr.ref, report, key: sr.key, obrTime: obr?.str(7) ?? '', obrTimePath: obr?.path(7) ?? '' };
+    order = { request: sr.resource, requestRef: sr.ref, report, key: sr.key };
     specimen = undefined;
     noteTarget = sr.resource;
   };
@@ -155,7 +153,6 @@ export function walk(ctx: Ctx, segments: readonly SegmentReader[], family: Messa
         flushOrc();
         const observation = addObservation(ctx, seg, {
           patient, encounter, specimen,
-          obrTime: order?.obrTime ?? '', obrTimePath: order?.obrTimePath ?? '',
           orderKey: order?.key ?? 'no-order',
         });
         const ref = observation.ref;

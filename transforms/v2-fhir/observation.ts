@@ -2,12 +2,16 @@ import type { Ctx, Reference } from './context.js';
 import { UCUM, lookupSystem } from './codesystems.js';
 import { v2Date, v2TimeOfDay } from './datetime.js';
 import { codeableConcept, eiIdentifier, xcnReference, xonReference, type Json } from './datatypes.js';
-import { EXT, originalTimeElement, stringExt } from './extensions.js';
+import { EXT, originalCodeElement, originalTimeElement, stringExt } from './extensions.js';
 import type { SegmentReader, V2Value } from './fields.js';
 
 /* OBX → Observation, with value[x] chosen by OBX-2; NTE → Annotation. */
 
 const OBS_STATUS: Readonly<Record<string, string>> = { F: 'final', C: 'corrected', A: 'amended', P: 'preliminary', R: 'preliminary', S: 'preliminary', I: 'registered', O: 'registered', X: 'cancelled', D: 'entered-in-error', W: 'entered-in-error', U: 'final', N: 'unknown' };
+/** The v2 code a reverse map would write for each status; any other original code is kept in `_status`. */
+const OBS_STATUS_V2: Readonly<Record<string, string>> = { final: 'F', corrected: 'C', amended: 'A', preliminary: 'P', registered: 'I', cancelled: 'X', 'entered-in-error': 'W' };
+/** A required CodeableConcept the message left empty. */
+export const DATA_ABSENT: Readonly<Json> = Object.freeze({ extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] });
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
 const BASE64 = /^[A-Za-z0-9+/\r\n]*={0,2}$/;
 const LINE_BREAKS = /[\r\n]/g;
@@ -21,9 +25,6 @@ const MIME: Readonly<Record<string, string>> = {
 export interface ObservationScope {
   readonly patient: Reference | undefined;
   readonly encounter: Reference | undefined;
-  /** OBR-7, the default effective time. */
-  readonly obrTime: string;
-  readonly obrTimePath: string;
   readonly specimen: Reference | undefined;
   /** Key of the parent order (filler/placer number) so OBX ids are stable per order. */
   readonly orderKey: string;
@@ -95,10 +96,16 @@ function value(ctx: Ctx, obx: SegmentReader, type: string, rep: V2Value, unit: J
       return stringValue(rep.text());
     }
     case 'SN': return structuredNumeric(ctx, rep, unit, path);
-    case 'ED': return encapsulatedData(ctx, rep, path);
+    case 'ED': {
+      const ed = encapsulatedData(ctx, rep, path);
+      (ed!.value as Json).extension = [stringExt(EXT.original, rep.original())];
+      return ed;
+    }
     case 'RP': {
       const url = rep.str(1);
-      return { key: 'valueAttachment', value: { url, ...(rep.str(3) ? { contentType: MIME[rep.str(4).toUpperCase()] ?? 'application/octet-stream' } : {}) } };
+      const attachment: Json = { extension: [stringExt(EXT.original, rep.original())], contentType: MIME[rep.str(4).toUpperCase()] ?? 'application/octet-stream' };
+      if (url !== '') attachment.url = url;
+      return { key: 'valueAttachment', value: attachment };
     }
     default:
       ctx.warn('unsupported-value-type', `OBX-2 value type ${JSON.stringify(type)} is not mapped: OBX-5 kept as valueString`, obx.path(2));
@@ -173,24 +180,27 @@ export function observationFromObx(ctx: Ctx, obx: SegmentReader, scope: Observat
   if (type !== '') o.extension = [stringExt(EXT.valueType, type)];
   const ids = obx.reps(21).map((r) => eiIdentifier(r)).filter((i) => i !== undefined);
   if (ids.length > 0) o.identifier = ids;
-  const statusCode = obx.str(11).toUpperCase();
-  const status = OBS_STATUS[statusCode];
+  const statusCode = obx.str(11);
+  const status = OBS_STATUS[statusCode.toUpperCase()];
   if (!status) ctx.warn(statusCode === '' ? 'missing-required' : 'unknown-code', `OBX-11 (result status) ${statusCode === '' ? 'is empty' : `${JSON.stringify(statusCode)} is not in table 0085`}: status set to unknown`, obx.path(11));
   o.status = status ?? 'unknown';
+  if (statusCode !== '' && OBS_STATUS_V2[o.status as string] !== statusCode) o._status = originalCodeElement(statusCode);
   const code = codeableConcept(ctx, obx.field(3), obx.path(3));
   if (code) o.code = code;
   else {
     ctx.warn('missing-required', 'OBX-3 (observation identifier) is empty', obx.path(3));
-    o.code = { text: 'unknown' };
+    o.code = DATA_ABSENT;
   }
   if (scope.patient) o.subject = scope.patient;
   if (scope.encounter) o.encounter = scope.encounter;
-  const effective = obx.str(14) !== '' ? obx.str(14) : scope.obrTime;
-  ctx.dateTime(o, 'effectiveDateTime', effective, obx.str(14) !== '' ? obx.path(14) : scope.obrTimePath);
+  // OBX-14 only: OBR-7 is on the DiagnosticReport, and copying it here would invent an OBX-14 on the way back.
+  ctx.dateTime(o, 'effectiveDateTime', obx.str(14), obx.path(14));
   const performers = [...obx.reps(16).map((r) => xcnReference(r)), xonReference(obx.field(23))].filter((r) => r !== undefined);
   if (performers.length > 0) o.performer = performers;
 
   const unit = units(ctx, obx);
+  const unitsField = obx.field(6);
+  if (!unitsField.empty) ((o.extension ??= []) as unknown[]).push(stringExt(EXT.units, unitsField.original()));
   const reps = obx.reps(5);
   if (type === '' && reps.length > 0) ctx.warn('missing-required', 'OBX-2 (value type) is empty: OBX-5 kept as valueString', obx.path(2));
   const valueType = type === '' ? 'ST' : type;

@@ -1,6 +1,8 @@
 import type { Ctx, Reference } from './context.js';
 import { codeableConcept, eiIdentifier, xcnReference, type Json } from './datatypes.js';
+import { originalCodeElement } from './extensions.js';
 import type { SegmentReader } from './fields.js';
+import { DATA_ABSENT } from './observation.js';
 
 /* ORC/OBR → ServiceRequest, OBR → DiagnosticReport (ORU), SPM → Specimen. */
 
@@ -8,6 +10,8 @@ const ORDER_STATUS: Readonly<Record<string, string>> = { A: 'active', CA: 'revok
 const ORDER_CONTROL: Readonly<Record<string, string>> = { NW: 'active', OK: 'active', SC: 'active', XO: 'active', XX: 'active', CA: 'revoked', OC: 'revoked', CR: 'revoked', DC: 'revoked', OD: 'revoked', DR: 'revoked', HD: 'on-hold', OH: 'on-hold', RP: 'revoked', RO: 'active', CM: 'completed', RE: 'completed' };
 const PRIORITY: Readonly<Record<string, string>> = { S: 'stat', A: 'asap', R: 'routine', P: 'routine', T: 'urgent', C: 'urgent' };
 const REPORT_STATUS: Readonly<Record<string, string>> = { O: 'registered', I: 'registered', S: 'registered', A: 'partial', P: 'preliminary', C: 'corrected', R: 'partial', F: 'final', X: 'cancelled', Y: 'unknown', Z: 'unknown', M: 'amended' };
+/** The OBR-25 code a reverse map would write for each status; any other original code is kept in `_status`. */
+const REPORT_STATUS_V2: Readonly<Record<string, string>> = { registered: 'I', partial: 'A', preliminary: 'P', final: 'F', corrected: 'C', cancelled: 'X', amended: 'M' };
 const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
 
 /** The order's identity: filler number, else placer number (ORC first, then OBR). */
@@ -91,13 +95,14 @@ export function diagnosticReport(ctx: Ctx, orc: SegmentReader | undefined, obr: 
   const filler = eiIdentifier(obr.field(3)) ?? (orc ? eiIdentifier(orc.field(3)) : undefined);
   if (filler) dr.identifier = [{ type: { coding: [{ system: V2_0203, code: 'FILL', display: 'Filler Identifier' }] }, ...filler }];
   dr.basedOn = [basedOn];
-  const statusCode = obr.str(25).toUpperCase();
-  const status = REPORT_STATUS[statusCode];
+  const statusCode = obr.str(25);
+  const status = REPORT_STATUS[statusCode.toUpperCase()];
   if (!status) ctx.warn(statusCode === '' ? 'missing-required' : 'unknown-code', `OBR-25 (result status) ${statusCode === '' ? 'is empty' : `${JSON.stringify(statusCode)} is not in table 0123`}: status set to unknown`, obr.path(25));
   dr.status = status ?? 'unknown';
+  if (statusCode !== '' && REPORT_STATUS_V2[dr.status as string] !== statusCode) dr._status = originalCodeElement(statusCode);
   const service = codeableConcept(ctx, obr.field(24), obr.path(24));
   if (service) dr.category = [service];
-  dr.code = codeableConcept(ctx, obr.field(4), obr.path(4)) ?? { text: 'unknown' };
+  dr.code = codeableConcept(ctx, obr.field(4), obr.path(4)) ?? DATA_ABSENT;
   if (scope.patient) dr.subject = scope.patient;
   if (scope.encounter) dr.encounter = scope.encounter;
   ctx.dateTime(dr, 'effectiveDateTime', obr.str(7), obr.path(7));

@@ -1,11 +1,14 @@
 import type { Ctx, Reference } from './context.js';
 import { address, codeableConcept, languageConcept, contactPoint, cxIdentifier, hdSystem, humanName, tableConcept, xcnReference, xonReference, type Json } from './datatypes.js';
+import { originalCodeElement } from './extensions.js';
 import type { SegmentReader, V2Value } from './fields.js';
 
 /* PID → Patient, PD1 → Patient.generalPractitioner, NK1 → RelatedPerson, MRG → Patient.link. */
 
 const DIGITS = /^\d+$/;
 const GENDER: Readonly<Record<string, string>> = { M: 'male', F: 'female', O: 'other', A: 'other', U: 'unknown', N: 'unknown' };
+/** The PID-8 code a reverse map would write for each gender. */
+const GENDER_V2: Readonly<Record<string, string>> = { male: 'M', female: 'F', other: 'O', unknown: 'U' };
 const MARITAL = 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus';
 const MARITAL_MAP: Readonly<Record<string, string>> = { A: 'L', D: 'D', I: 'I', L: 'L', M: 'M', P: 'T', S: 'S', W: 'W', U: 'UNK', T: 'T', C: 'C', N: 'A', R: 'T', O: 'UNK', E: 'L', G: 'T', B: 'U' };
 
@@ -67,8 +70,11 @@ export function patientFromPid(ctx: Ctx, pid: SegmentReader, pd1: SegmentReader 
   // PID-14 numbers are work numbers whatever their XTN.2 says.
   for (let i = telecom.length - business; i < telecom.length; i++) if (telecom[i] && telecom[i]!.use === undefined) telecom[i]!.use = 'work';
   if (telecom.length > 0) p.telecom = telecom;
-  const g = gender(ctx, pid.str(8), pid.path(8));
+  const sex = pid.str(8);
+  const g = gender(ctx, sex, pid.path(8));
   if (g) p.gender = g;
+  // Sex codes FHIR cannot tell apart (A, N) or does not know are kept for the reverse map.
+  if (sex !== '' && GENDER_V2[g ?? ''] !== sex) p._gender = originalCodeElement(sex);
   const birth = pid.str(7);
   if (birth !== '') {
     ctx.date(p, 'birthDate', birth, pid.path(7));

@@ -1,0 +1,288 @@
+/**
+ * Kafka benchmarks against a real broker (default 127.0.0.1:19092, or SLUICE_KAFKA_BROKERS).
+ *
+ *   node --import tsx bench/kafka.ts            # both parts
+ *   node --import tsx bench/kafka.ts clients    # kafkajs vs @platformatic/kafka: produce, consume, rebalance, broker restart
+ *   node --import tsx bench/kafka.ts pipeline   # MLLP → store → v2ToFhir → Kafka, 8 connections; our destination vs the bare client
+ *
+ * The broker-restart part starts its own broker (Java + Maven needed) on a free port.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Admin, Consumer, Producer, ProduceAcks } from '@platformatic/kafka';
+import { Kafka, logLevel } from 'kafkajs';
+import { channelConfig, tempEngineConfig } from '../test/helpers/channel.js';
+import { Engine } from '../engine/engine.js';
+import { silentLogger } from '../engine/log.js';
+import { MllpSender } from '../engine/mllp/index.js';
+import { freePort, startBroker, stopBroker } from '../engine/kafka/broker.js';
+import { defaultBrokers } from '../engine/kafka/connection.js';
+import { tailTopic } from '../engine/kafka/tail.js';
+import { getComponent } from '../engine/registry.js';
+import type { Destination } from '../engine/channel/types.js';
+import type { Envelope } from '../engine/channel/envelope.js';
+import { parseHl7 } from '../engine/hl7/index.js';
+import { adtA01 } from './fixtures/messages.js';
+import { fmtInt } from './lib/stats.js';
+
+const BROKERS = process.env.SLUICE_KAFKA_BROKERS ? defaultBrokers() : ['127.0.0.1:19092'];
+const N = Number(process.env.BENCH_KAFKA_RECORDS ?? 20_000);
+const VALUE = adtA01('CTRL').text;
+const log = (s: string): void => { process.stderr.write(`${s}\n`); };
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const topicName = (p: string): string => `bench.${p}.${Date.now().toString(36)}`;
+const perSec = (n: number, ms: number): number => n / (ms / 1000);
+
+/** The two libraries behind one tiny shape, for the comparison only. */
+interface Rival {
+  name: string;
+  create(brokers: string[], topic: string, partitions: number): Promise<void>;
+  /** Idempotent, acks=all; resolves after the broker acknowledged. */
+  produce(brokers: string[], topic: string, batches: number, batchSize: number): Promise<number>;
+  /** A group member; `onRecord` per record; returns a stop function. */
+  member(brokers: string[], topic: string, groupId: string, onRecord: () => void): Promise<() => Promise<void>>;
+}
+
+const records = (topic: string, n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ topic, key: `P${(from + i) % 50}`, value: VALUE }));
+
+const platformatic: Rival = {
+  name: '@platformatic/kafka 1.35',
+  async create(brokers, topic, partitions) {
+    const admin = new Admin({ clientId: 'bench', bootstrapBrokers: brokers });
+    await admin.createTopics({ topics: [topic], partitions, replicas: 1 });
+    await admin.close();
+  },
+  async produce(brokers, topic, batches, batchSize) {
+    const p = new Producer({ clientId: 'bench', bootstrapBrokers: brokers, idempotent: true, acks: ProduceAcks.ALL, retries: 20, retryDelay: 250 });
+    const t = performance.now();
+    for (let b = 0; b < batches; b++) {
+      await p.send({ messages: records(topic, batchSize, b * batchSize).map((r) => ({ topic: r.topic, key: Buffer.from(r.key), value: Buffer.from(r.value) })) });
+    }
+    const ms = performance.now() - t;
+    await p.close();
+    return ms;
+  },
+  async member(brokers, topic, groupId, onRecord) {
+    const c = new Consumer({ clientId: 'bench', groupId, bootstrapBrokers: brokers, sessionTimeout: 10_000, heartbeatInterval: 1000, autocommit: false, retries: 20, retryDelay: 500 });
+    const stream = await c.consume({ topics: [topic], mode: 'earliest', autocommit: false });
+    stream.on('data', () => onRecord());
+    stream.on('error', () => undefined);
+    return async () => { await new Promise<void>((r) => { stream.close(() => r()); }); await new Promise<void>((r) => { c.close(true, () => r()); }); };
+  },
+};
+
+const kafkajs: Rival = {
+  name: 'kafkajs 2.2.4',
+  async create(brokers, topic, partitions) {
+    const admin = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+    await admin.disconnect();
+  },
+  async produce(brokers, topic, batches, batchSize) {
+    const p = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING, retry: { retries: 20 } }).producer({ idempotent: true, maxInFlightRequests: 1 });
+    await p.connect();
+    const t = performance.now();
+    for (let b = 0; b < batches; b++) await p.send({ topic, acks: -1, messages: records(topic, batchSize, b * batchSize).map(({ key, value }) => ({ key, value })) });
+    const ms = performance.now() - t;
+    await p.disconnect();
+    return ms;
+  },
+  async member(brokers, topic, groupId, onRecord) {
+    const c = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING, retry: { retries: 20 } }).consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+    await c.connect();
+    await c.subscribe({ topic, fromBeginning: true });
+    await c.run({ autoCommit: false, eachBatch: async ({ batch }) => { for (let i = 0; i < batch.messages.length; i++) onRecord(); } });
+    return () => c.disconnect();
+  },
+};
+
+async function until(cond: () => boolean, timeoutMs: number): Promise<number> {
+  const t = performance.now();
+  while (!cond()) {
+    if (performance.now() - t > timeoutMs) return NaN;
+    await sleep(20);
+  }
+  return performance.now() - t;
+}
+
+/** Produce and consume throughput; rebalance: how long until a joining second member gets records. */
+async function compareOnBroker(rival: Rival): Promise<Record<string, number>> {
+  const topic = topicName('cmp');
+  await rival.create(BROKERS, topic, 6);
+  const batched = perSec(N, await rival.produce(BROKERS, topic, N / 500, 500));
+  const single = perSec(500, await rival.produce(BROKERS, topic, 500, 1));
+  const total = N + 500;
+  let got = 0;
+  const t = performance.now();
+  const stopA = await rival.member(BROKERS, topic, `${topic}.g`, () => { got++; });
+  await until(() => got >= total, 60_000);
+  const consume = perSec(total, performance.now() - t);
+  await stopA();
+
+  // Rebalance: member A consumes a steady trickle; B joins; time until B receives records.
+  const group = `${topic}.rb`;
+  let a = 0;
+  let b = 0;
+  const stopA2 = await rival.member(BROKERS, topic, group, () => { a++; });
+  await until(() => a >= total, 60_000);
+  let producing = true;
+  const trickle = (async () => { while (producing) { await rival.produce(BROKERS, topic, 1, 30); await sleep(50); } })();
+  const joinedAt = performance.now();
+  const stopB = await rival.member(BROKERS, topic, group, () => { b++; });
+  await until(() => b > 0, 60_000);
+  const rebalance = b > 0 ? performance.now() - joinedAt : NaN;
+  producing = false;
+  await trickle;
+  await Promise.all([stopA2(), stopB()]);
+  return { batched, single, consume, rebalanceMs: rebalance };
+}
+
+/** Broker restart: after the broker is back, how long until a produce succeeds and the consumer sees it. */
+async function restartRecovery(rival: Rival): Promise<{ produceMs: number; consumeMs: number }> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'sluice-bench-kafka-'));
+  const port = await freePort();
+  const brokers = [`127.0.0.1:${port}`];
+  try {
+    await startBroker({ port, dataDir, startTimeoutMs: 90_000 });
+    const topic = topicName('restart');
+    await rival.create(brokers, topic, 3);
+    let got = 0;
+    const stop = await rival.member(brokers, topic, `${topic}.g`, () => { got++; });
+    await rival.produce(brokers, topic, 1, 10);
+    await until(() => got >= 10, 30_000);
+    await stopBroker(dataDir);
+    await startBroker({ port, dataDir, startTimeoutMs: 90_000 });
+    const t = performance.now();
+    let produceMs = NaN;
+    for (let i = 0; i < 60 && Number.isNaN(produceMs); i++) {
+      try {
+        await rival.produce(brokers, topic, 1, 10);
+        produceMs = performance.now() - t;
+      } catch {
+        await sleep(500);
+      }
+    }
+    const consumeMs = (await until(() => got >= 20, 60_000)) + produceMs;
+    await stop().catch(() => undefined);
+    return { produceMs, consumeMs };
+  } finally {
+    await stopBroker(dataDir).catch(() => undefined);
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+export async function runClientComparison(): Promise<string> {
+  const rows: string[] = ['| client | produce, batches of 500 (rec/s) | produce, 1 record per request (rec/s) | consume (rec/s) | rebalance: 2nd member gets records after (ms) | broker restart: produce ok after (ms) | consumer sees new records after (ms) |', '|---|---|---|---|---|---|---|'];
+  for (const rival of [platformatic, kafkajs]) {
+    log(`clients: ${rival.name} on ${BROKERS.join(',')}…`);
+    const r = await compareOnBroker(rival);
+    log(`clients: ${rival.name} broker restart…`);
+    const rr = await restartRecovery(rival).catch((err: unknown) => { log(`restart failed: ${(err as Error).message}`); return { produceMs: NaN, consumeMs: NaN }; });
+    rows.push(`| ${rival.name} | ${fmtInt(r.batched!)} | ${fmtInt(r.single!)} | ${fmtInt(r.consume!)} | ${fmtInt(r.rebalanceMs!)} | ${fmtInt(rr.produceMs)} | ${fmtInt(rr.consumeMs)} |`);
+  }
+  return [`${N.toLocaleString('en-US')} records of ${VALUE.length} bytes, 6 partitions, idempotent producer, acks=all; Node ${process.version}.`, '', ...rows].join('\n');
+}
+
+function envelope(i: number): Envelope {
+  const raw = Buffer.from(VALUE.replace('CTRL', `B${i}`));
+  return { id: `bench-${i}`, channel: 'bench', receivedAt: Date.now(), source: { kind: 'mllp', controlId: `B${i}` }, raw, content: { kind: 'hl7v2', message: parseHl7(raw) }, key: `P${i % 50}`, warnings: [], stages: [] };
+}
+
+/** Our destination (64 deliveries in flight, as a queue with concurrency 64) vs the bare library's best (batches of 500). */
+async function destinationVsBare(): Promise<{ ours: number; bare: number }> {
+  const topic = topicName('dest');
+  await platformatic.create(BROKERS, topic, 6);
+  const bare = perSec(N, await platformatic.produce(BROKERS, topic, N / 500, 500));
+  const spec = getComponent('destination', 'kafka')!;
+  const dest = spec.create(spec.schema.parse({ topic, brokers: BROKERS }), { channel: 'bench', dataDir: os.tmpdir(), logger: silentLogger }) as Destination;
+  const ctx = { channel: 'bench', destination: 'out', attempt: 1, logger: silentLogger, signal: new AbortController().signal };
+  const envs = Array.from({ length: N }, (_, i) => envelope(i));
+  const warm = await dest.send(envs[0]!, ctx); // topic check and connection set-up outside the measurement
+  if (!warm.ok) throw new Error(warm.error);
+  let next = 1;
+  const t = performance.now();
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    for (let i = next++; i < N; i = next++) {
+      const r = await dest.send(envs[i]!, ctx);
+      if (!r.ok) throw new Error(r.error);
+    }
+  }));
+  const ours = perSec(N - 1, performance.now() - t);
+  await dest.close();
+  return { ours, bare };
+}
+
+/** MLLP → store → v2ToFhir → Kafka; ACK rate and ACK → record-on-topic latency. */
+async function pipeline(messages: number): Promise<{ rate: number; p50: number; p99: number }> {
+  const topic = topicName('pipe');
+  const config = await tempEngineConfig();
+  const engine = await Engine.open(config, silentLogger);
+  const channel = engine.deploy(channelConfig({
+    name: 'bench', source: { mllp: { port: 0 } }, duplicates: { enabled: false, window: 0 },
+    steps: [{ v2ToFhir: { provenance: false } }],
+    destinations: { out: { kafka: { topic, brokers: BROKERS, partitions: 6 }, queue: { concurrency: 64 } } },
+  }));
+  await channel.start();
+  const port = (channel.def.source as unknown as { port: number }).port;
+  const ackedAt = new Map<string, number>();
+  const latencies: number[] = [];
+  const reading = tailTopic({
+    brokers: BROKERS, topic, fromBeginning: true, count: messages, timeoutMs: 180_000,
+    onRecord: (r) => { const at = ackedAt.get(r.headers['sluice-control-id'] ?? ''); if (at !== undefined) latencies.push(performance.now() - at); },
+  });
+  let next = 0;
+  const t = performance.now();
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    const sender = new MllpSender({ host: '127.0.0.1', port, ackTimeoutMs: 30_000 });
+    for (let i = next++; i < messages; i = next++) {
+      const id = `E${i}`;
+      const ack = await sender.send(VALUE.replace('CTRL', id).replace('4523178', `P${i % 50}`));
+      ackedAt.set(id, performance.now());
+      if (ack.code !== 'AA') throw new Error(`${id}: ${ack.code}`);
+    }
+    await sender.close();
+  }));
+  const rate = perSec(messages, performance.now() - t);
+  await reading;
+  await engine.stop();
+  await rm(config.dataDir, { recursive: true, force: true });
+  const s = latencies.sort((a, b) => a - b);
+  return { rate, p50: s[Math.floor(s.length * 0.5)] ?? NaN, p99: s[Math.floor(s.length * 0.99)] ?? NaN };
+}
+
+export async function runPipelineBench(): Promise<string> {
+  log('pipeline: our destination vs the bare client…');
+  const { ours, bare } = await destinationVsBare();
+  const messages = Number(process.env.BENCH_KAFKA_MESSAGES ?? 4000);
+  log(`pipeline: MLLP → store → v2ToFhir → Kafka, ${messages} messages over 8 connections…`);
+  const p = await pipeline(messages);
+  return [
+    `Broker ${BROKERS.join(',')}; Node ${process.version}.`, '',
+    '| measure | result |', '|---|---|',
+    `| MLLP → store → v2ToFhir → Kafka (acks=all), 8 connections: ACKed msgs/s | ${fmtInt(p.rate)} |`,
+    `| ACK → record on the topic (consumer receipt), p50 / p99 ms | ${fmtInt(p.p50)} / ${fmtInt(p.p99)} |`,
+    `| bare @platformatic/kafka producer, batches of 500 (rec/s) | ${fmtInt(bare)} |`,
+    `| our kafka destination, 64 deliveries in flight (rec/s) | ${fmtInt(ours)} (${Math.round((ours / bare) * 100)}% of bare) |`,
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const part = process.argv[2];
+  if (part !== undefined && part !== 'clients' && part !== 'pipeline') throw new Error(`unknown part ${part} (clients | pipeline)`);
+  const out: string[] = [];
+  if (part !== 'pipeline') out.push('## Kafka clients', '', await runClientComparison(), '');
+  if (part !== 'clients') out.push('## Kafka pipeline', '', await runPipelineBench(), '');
+  process.stdout.write(out.join('\n'));
+  // Library sockets may linger; the report is out.
+  process.exit(0);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`kafka benchmark failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
+

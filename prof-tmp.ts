@@ -1,0 +1,10 @@
+import { v2ToFhir } from './transforms/v2-fhir/index.js';
+import { adtA01, oruR01 } from './bench/fixtures/messages.js';
+const adt = adtA01().text; const oru = oruR01(100).text;
+let x: unknown;
+const t0 = performance.now();
+for (let i = 0; i < 20000; i++) x = v2ToFhir(adt);
+const t1 = performance.now();
+for (let i = 0; i < 1000; i++) x = v2ToFhir(oru);
+const t2 = performance.now();
+console.log('adt/s', 20000 / ((t1 - t0) / 1000), 'oru/s', 1000 / ((t2 - t1) / 1000), !!x);
