@@ -34,6 +34,7 @@ async function main(): Promise<void> {
     log('codec benchmark…');
     sections.push('', '## Codec', '', codecMarkdown(runCodec(log)));
   }
+  if (want('convert')) { log('v2 → FHIR conversion benchmark…'); const c = await import('./convert.js'); sections.push('', '## v2 → FHIR conversion', '', c.convertMarkdown(c.runConvert(log))); }
   if (want('mllp')) {
     log('MLLP benchmark…');
     sections.push('', '## MLLP round trip', '', mllpMarkdown(await runMllp(log)));

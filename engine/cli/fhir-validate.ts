@@ -1,5 +1,5 @@
 /*
- * `sluice fhir validate FILE...`: validates FHIR R4 JSON (a resource, a Bundle, or NDJSON
+ * `sluice fhir validate FILE...|-`: validates FHIR R4 JSON (a resource, a Bundle, or NDJSON
  * with one resource a line) with HAPI FHIR's instance validator and prints one line per
  * issue, `severity location: message`. Exit 1 when any error, 0 otherwise, 2 on misuse.
  */
@@ -8,7 +8,7 @@ import { CliError } from './errors.js';
 import { parse } from './args.js';
 import { formatIssue, isError, startFhirValidator, FhirValidatorUnavailableError, type FhirValidator, type ValidationIssue } from '../../transforms/validate/index.js';
 
-const USAGE = 'sluice fhir validate [--all] FILE...   (FHIR JSON resource, Bundle or NDJSON; --all also prints information)';
+const USAGE = 'sluice fhir validate [--all] FILE...|-   (FHIR JSON resource, Bundle or NDJSON; --all also prints information)';
 
 /** One resource to validate and how to name it in the output. */
 interface Item { readonly label: string; readonly json: string }
@@ -47,8 +47,8 @@ export async function fhirValidateCommand(
   if (positionals.length === 0) throw new CliError(`expected at least one FILE\nusage: ${USAGE}`, 2);
   const items: Item[] = [];
   for (const file of positionals) {
-    const text = await readFile(file, 'utf8').catch(() => { throw new CliError(`${file}: no such file or directory`); });
-    items.push(...splitFhirInput(file, text));
+    const text = file === '-' ? await readStdin() : await readFile(file, 'utf8').catch(() => { throw new CliError(`${file}: no such file or directory`); });
+    items.push(...splitFhirInput(file === '-' ? '<stdin>' : file, text));
   }
 
   let validator = deps.validator;
@@ -86,6 +86,12 @@ export async function fhirValidateCommand(
   }
   err.write(`${items.length} resource${items.length === 1 ? '' : 's'}: ${counts.error} error(s), ${counts.warning} warning(s), ${counts.information} information\n`);
   return counts.error > 0 ? 1 : 0;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function count(counts: { error: number; warning: number; information: number }, issue: ValidationIssue): void {

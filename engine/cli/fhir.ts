@@ -47,8 +47,8 @@ function openConnection(configFile: string | undefined, name: string): FhirConne
   const { engine, errors } = loadConfig(configFile);
   const ref = engine.connections[name];
   if (!ref) {
-    const engineErrors = errors.filter((e) => engine.file === undefined || e.file.endsWith(configFile ?? 'sluice.yaml'));
-    if (engineErrors.length) throw new CliError(`${formatErrors(engineErrors)}`);
+    // An invalid connection is left out of the config: its errors say why.
+    if (errors.length) throw new CliError(`connection "${name}" is not usable; config errors:\n${formatErrors(errors)}`);
     const known = Object.keys(engine.connections);
     throw new CliError(`unknown connection "${name}" (${known.length ? `known: ${known.join(', ')}` : 'no connections declared'})`);
   }

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lintPaths } from '../../config/index.js';
 import '../channel/components/index.js';
-import { fhirConnectionSchema } from './connection.js';
+import { getComponent } from '../registry.js';
+import { silentLogger } from '../log.js';
+import { FhirConnection, fhirConnectionSchema } from './connection.js';
 
 const backend = { flow: 'backend', clientId: 'c1', privateKey: 'PEM', kid: 'k1', scope: 'system/Observation.read' };
 const standalone = { flow: 'standalone', clientId: 'c1', redirectUri: 'https://app.example/cb', refreshToken: 'r', scope: 'patient/Observation.read offline_access' };
@@ -30,6 +32,17 @@ describe('fhir connection schema', () => {
     expect(messages({ ...standalone, launchContext: ['patient'] })).toEqual([expect.stringMatching(/^launchContext.0: flow standalone has no patient context unless scope includes launch\/patient/)]);
     expect(messages({ ...standalone, scope: 'launch patient/*.read' })).toEqual([expect.stringMatching(/"launch" scope is for ehr-launch/)]);
     expect(messages({ ...standalone, flow: 'ehr-launch' })).toEqual([expect.stringMatching(/ehr-launch needs the "launch" scope/)]);
+  });
+
+  it('is registered as the `fhir` connection and creates a FhirConnection', async () => {
+    const spec = getComponent('connection', 'fhir')!;
+    const options = spec.schema.parse({ base: 'https://fhir.example/api/FHIR/R4/', auth: backend });
+    const connection = spec.create(options, { channel: '', dataDir: '/tmp', logger: silentLogger }) as FhirConnection;
+    expect(connection).toBeInstanceOf(FhirConnection);
+    expect(connection.client.base).toBe('https://fhir.example/api/FHIR/R4');
+    expect(connection.context()).toBeUndefined();
+    await connection.close();
+    await connection.close();
   });
 
   it('asks for what each flow needs', () => {

@@ -42,6 +42,7 @@ export type HttpEvent =
 export interface HttpRequest {
   readonly method?: string;
   readonly url: string | URL;
+  /** An `authorization` key here is dropped: credentials go in `authorization` below. */
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: string;
   /** Default `application/fhir+json`; the token endpoint asks for `application/json`. */

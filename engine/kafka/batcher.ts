@@ -84,7 +84,8 @@ export class BatchingProducer {
       for (const p of taken) p.reject(error);
     } finally {
       this.flushing = false;
-      if (this.queue.length > 0 && !this.closed) this.schedule();
+      // Records that queued up during the request already waited: send them at once.
+      if (this.queue.length > 0 && !this.closed) void this.flush();
     }
   }
 }

@@ -63,6 +63,12 @@ describe('sluice fhir search', () => {
   it('reports an unknown connection, a bad query and a server refusal as one-line errors', async () => {
     const unknown = await run('fhir', 'search', '--config', config, '--connection', 'epic-prd', 'Patient?family=Smith');
     expect(unknown).toMatchObject({ code: 1, err: expect.stringMatching(/unknown connection "epic-prd" \(known: epic-sim\)/) });
+    const broken = join(dir, 'broken.yaml');
+    writeFileSync(broken, ['channels: []', 'connections:', '  epic-sim:', '    fhir:', `      base: ${sim.fhirBase}`, '      auth: { flow: backend, clientId: c, scope: system/Patient.rs, launchContext: [patient] }', ''].join('\n'));
+    const invalid = await run('fhir', 'search', '--config', broken, '--connection', 'epic-sim', 'Patient?family=Smith');
+    expect(invalid.code).toBe(1);
+    expect(invalid.err).toMatch(/connection "epic-sim" is not usable/);
+    expect(invalid.err).toMatch(/broken\.yaml:6:\d+ .*flow backend has no launch context/);
     const bad = await run('fhir', 'search', '--config', config, '--connection', 'epic-sim', 'not a search');
     expect(bad.code).toBe(2);
     // Epic refuses an Observation search without patient: a FhirError with the server's outcome.

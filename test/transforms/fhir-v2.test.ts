@@ -285,3 +285,37 @@ describe('fhirToV2: originals kept by the v2→FHIR map', () => {
     expect([msg.getRaw('OBX-6'), msg.get('OBX-11')]).toEqual(['beats/min^^ISO', 'O']);
   });
 });
+
+describe('fhirToV2: choosing the message and the segments around it', () => {
+  const obsAboutPatient = observation('w', { valueQuantity: { value: 70, unit: 'kg' } }, { subject: { reference: 'Patient/p1' } });
+  const allergy: FhirResource = { resourceType: 'AllergyIntolerance', patient: { reference: 'Patient/p1' }, category: ['medication'], criticality: 'high', code: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '7980', display: 'Penicillin' }] }, reaction: [{ manifestation: [{ text: 'Hives' }] }] };
+  const condition: FhirResource = { resourceType: 'Condition', subject: { reference: 'Patient/p1' }, code: { coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'J18.9' }], text: 'Pneumonia' }, recordedDate: '2024-02-27' };
+  const header = (event: string): FhirResource => ({ resourceType: 'MessageHeader', eventCoding: { system: 'http://terminology.hl7.org/CodeSystem/v2-0003', code: event }, source: { endpoint: 'x' } });
+
+  it('an ADT from a MessageHeader keeps OBX, AL1 and DG1, and its A28/A31 trigger', () => {
+    const msg = parseHl7(fhirToV2(bundle(header('A31'), patient, obsAboutPatient, allergy, condition), FIXED).result);
+    expect(msg.segments.map((s) => s.name)).toEqual(['MSH', 'EVN', 'PID', 'PV1', 'OBX', 'AL1', 'DG1']);
+    expect(msg.get('MSH-9')).toBe('ADT^A31^ADT_A05');
+    expect([msg.get('AL1-2'), msg.get('AL1-3.1'), msg.get('AL1-3.3'), msg.get('AL1-4'), msg.get('AL1-5')]).toEqual(['DA', '7980', 'RXNORM', 'SV', 'Hives']);
+    expect([msg.get('DG1-3.1'), msg.get('DG1-3.3'), msg.get('DG1-4'), msg.get('DG1-6'), msg.get('DG1-19')]).toEqual(['J18.9', 'I10C', 'Pneumonia', 'F', '20240227']);
+    // An explicit option wins over the header.
+    expect(parseHl7(fhirToV2(bundle(header('A31'), patient), { ...FIXED, adtEvent: 'A28' }).result).get('MSH-9.2')).toBe('A28');
+  });
+
+  it('the message option forces the family; a family without its resources falls back with a warning', () => {
+    const input = bundle(patient, obsAboutPatient);
+    expect(parseHl7(fhirToV2(input, FIXED).result).get('MSH-9.1')).toBe('ORU');
+    expect(parseHl7(fhirToV2(input, { ...FIXED, message: 'ADT' }).result).get('MSH-9.1')).toBe('ADT');
+    const r = fhirToV2(input, { ...FIXED, message: 'ORM' });
+    expect(parseHl7(r.result).get('MSH-9.1')).toBe('ORU');
+    expect(r.warnings.map((w) => w.code)).toContain('missing-required');
+  });
+
+  it("an ORM carries the request's supportingInfo observations as OBX after its OBR", () => {
+    const answer = observation('q', { valueString: 'yes' });
+    const sr: FhirResource = { resourceType: 'ServiceRequest', status: 'active', code: { text: 'CBC' }, subject: { reference: 'Patient/p1' }, supportingInfo: [{ reference: 'urn:uuid:Observation-q' }] };
+    const msg = parseHl7(fhirToV2(bundle(patient, sr, answer), FIXED).result);
+    expect(msg.segments.map((s) => s.name)).toEqual(['MSH', 'PID', 'ORC', 'OBR', 'OBX']);
+    expect(msg.get('OBX-5')).toBe('yes');
+  });
+});

@@ -126,7 +126,13 @@ describe('ADT', () => {
     const { result, warnings } = v2ToFhir(hl7(msh('ADT^A01'), 'PID|1||||DOE^J||1980133|X', 'PV1|1|'));
     expect(validateBundle(result)).toEqual([]);
     expect(warnings.map((w) => `${w.code} ${w.path}`)).toEqual(['missing-required PID-3', 'unknown-code PID-8', 'bad-timestamp PID-7']);
-    expect(one(result, 'Patient')).toMatchObject({ name: [{ family: 'DOE' }] });
+    // The best valid Patient, with what could not be mapped kept for the reverse map.
+    expect(one(result, 'Patient')).toMatchObject({
+      name: [{ family: 'DOE' }],
+      gender: 'unknown', _gender: { extension: [{ url: EXT.code, valueString: 'X' }] },
+      _birthDate: { extension: [{ url: EXT.datetime, valueString: '1980133' }] },
+    });
+    expect(one(result, 'Patient').birthDate).toBeUndefined();
   });
 
   it('attachOriginal: the Provenance entity points at a DocumentReference holding the message', () => {

@@ -12,9 +12,10 @@ export { DEFAULT_FHIR_TO_V2, type FhirToV2Options } from './context.js';
 /*
  * FHIR R4 → HL7 v2. The `message` option, else a MessageHeader's message type, else what
  * the input holds decides the message:
- *   DiagnosticReport / Observation → ORU^R01
- *   ServiceRequest                 → ORM^O01
- *   Patient (+ Encounter)          → ADT^A08, A28 or A31 (option adtEvent)
+ *   DiagnosticReport (+ Observations)  → ORU^R01
+ *   ServiceRequest (no report)         → ORM^O01
+ *   Observations alone                 → ORU^R01
+ *   Patient (+ Encounter)              → ADT^A08, A28 or A31 (option adtEvent)
  * References resolve inside a bundle by fullUrl or Type/id. Missing pieces become
  * warnings; only input with nothing to convert throws a ConversionError.
  */
@@ -30,7 +31,9 @@ export function fhirToV2(input: FhirResource | FhirBundle, options: Partial<Fhir
   const family = opts.message === 'auto' ? headerFamily(res) : opts.message;
   const possible = { ORU: reports.length > 0 || observations.length > 0, ORM: requests.length > 0, ADT: patients.length > 0 };
   if (family && !possible[family]) res.warn('missing-required', `no resource for an ${family} message in the input; chose the message from what it holds`);
-  const chosen = family && possible[family] ? family : possible.ORU ? 'ORU' : possible.ORM ? 'ORM' : possible.ADT ? 'ADT' : undefined;
+  // By content: a report makes a result; a request (with its answers) an order; observations alone a result.
+  const byContent = reports.length > 0 ? 'ORU' : requests.length > 0 ? 'ORM' : observations.length > 0 ? 'ORU' : possible.ADT ? 'ADT' : undefined;
+  const chosen = family && possible[family] ? family : byContent;
   if (chosen === 'ORU') oru(b, reports, observations);
   else if (chosen === 'ORM') orm(b, requests);
   else if (chosen === 'ADT') adt(b, patients, options.adtEvent ?? headerEvent(res) ?? 'A08');

@@ -71,7 +71,8 @@ export function patientFromPid(ctx: Ctx, pid: SegmentReader, pd1: SegmentReader 
   for (let i = telecom.length - business; i < telecom.length; i++) if (telecom[i] && telecom[i]!.use === undefined) telecom[i]!.use = 'work';
   if (telecom.length > 0) p.telecom = telecom;
   const sex = pid.str(8);
-  const g = gender(ctx, sex, pid.path(8));
+  // The binding is required: a sex code outside table 0001 becomes `unknown` (original kept below).
+  const g = sex === '' ? undefined : gender(ctx, sex, pid.path(8)) ?? 'unknown';
   if (g) p.gender = g;
   // Sex codes FHIR cannot tell apart (A, N) or does not know are kept for the reverse map.
   if (sex !== '' && GENDER_V2[g ?? ''] !== sex) p._gender = originalCodeElement(sex);

@@ -39,7 +39,7 @@ export interface FhirValidator {
 }
 
 export interface StartOptions {
-  /** Per-resource limit; past it the process is killed, since its answers would no longer line up. */
+  /** Limit for one answer, counted from when the resource is next in line; past it the process is killed (its answers would no longer line up). */
   timeoutMs?: number;
   /** Limit for the JVM to load the definitions and print READY. */
   startTimeoutMs?: number;
@@ -134,7 +134,7 @@ export async function ensureFhirValidatorBuilt(): Promise<{ built: boolean; ms: 
 export const DEFAULT_JAVA_OPTIONS: readonly string[] = ['-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xss4m', '-Xmx1g'];
 
 interface RawAnswer { issues?: ValidationIssue[]; error?: string }
-interface Pending { resolve: (issues: ValidationIssue[]) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }
+interface Pending { resolve: (issues: ValidationIssue[]) => void; reject: (err: Error) => void }
 
 /** One JSON line per resource: re-serialise strings that span lines (pretty-printed files). */
 function toLine(resource: object | string): string {
@@ -158,10 +158,21 @@ export async function startFhirValidator(options: StartOptions = {}): Promise<Fh
   const pending: Pending[] = [];
   let ready: (() => void) | undefined;
   let failure: Error | undefined;
+  // One timer, for the request at the head of the queue: a long NDJSON file is not a timeout.
+  let headTimer: NodeJS.Timeout | undefined;
 
   const fail = (err: Error): void => {
     failure ??= err;
-    for (const p of pending.splice(0)) { clearTimeout(p.timer); p.reject(failure); }
+    clearTimeout(headTimer);
+    for (const p of pending.splice(0)) p.reject(failure);
+  };
+  const armHeadTimer = (): void => {
+    clearTimeout(headTimer);
+    if (pending.length === 0) return;
+    headTimer = setTimeout(() => {
+      fail(new Error(`FHIR validator gave no answer within ${timeoutMs} ms`));
+      child.kill('SIGKILL');
+    }, timeoutMs);
   };
   child.once('error', (e) => fail(new FhirValidatorUnavailableError(`could not start java: ${e.message}`)));
   child.once('exit', (code, signal) => fail(new Error(`FHIR validator process exited (${signal ?? `code ${code}`}):\n${stderr.trim()}`)));
@@ -171,7 +182,7 @@ export async function startFhirValidator(options: StartOptions = {}): Promise<Fh
     if (line === 'READY') { ready?.(); return; }
     const p = pending.shift();
     if (!p) return;
-    clearTimeout(p.timer);
+    armHeadTimer();
     let answer: RawAnswer;
     try {
       answer = JSON.parse(line) as RawAnswer;
@@ -189,6 +200,7 @@ export async function startFhirValidator(options: StartOptions = {}): Promise<Fh
       const timer = setTimeout(() => reject(new Error(`FHIR validator not ready within ${startTimeout} ms:\n${stderr.trim()}`)), startTimeout);
       ready = () => { clearTimeout(timer); resolve(); };
       child.once('exit', () => { clearTimeout(timer); reject(failure ?? new Error('FHIR validator exited')); });
+      child.once('error', (e) => { clearTimeout(timer); reject(new FhirValidatorUnavailableError(`could not start java: ${e.message}`)); });
     });
   } catch (err) {
     child.kill('SIGKILL');
@@ -205,11 +217,8 @@ export async function startFhirValidator(options: StartOptions = {}): Promise<Fh
         return Promise.reject(new Error(`not JSON: ${(e as Error).message}`));
       }
       return new Promise<ValidationIssue[]>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          fail(new Error(`FHIR validator gave no answer within ${timeoutMs} ms`));
-          child.kill('SIGKILL');
-        }, timeoutMs);
-        pending.push({ resolve, reject, timer });
+        pending.push({ resolve, reject });
+        if (pending.length === 1) armHeadTimer();
         child.stdin.write(`${line}\n`);
       });
     },

@@ -135,10 +135,9 @@ export class AuthorizationCodeGrant implements Grant {
     // Standalone apps have a patient only if they asked for a picker; EHR launch gets what the EHR gives.
     const patient = this.flow === 'ehr-launch' || scopes.has('launch/patient') ? token.patient : undefined;
     const encounter = this.flow === 'ehr-launch' || scopes.has('launch/encounter') ? token.encounter : undefined;
+    // A refresh response may leave the context out; the context of the launch stays.
     if (patient !== undefined || encounter !== undefined) {
       this.launch = { ...(patient !== undefined ? { patient } : {}), ...(encounter !== undefined ? { encounter } : {}) };
-    } else if (!this.launch) {
-      this.launch = undefined;
     }
     return token;
   }
