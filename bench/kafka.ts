@@ -16,7 +16,7 @@ import { channelConfig, tempEngineConfig } from '../test/helpers/channel.js';
 import { Engine } from '../engine/engine.js';
 import { silentLogger } from '../engine/log.js';
 import { MllpSender } from '../engine/mllp/index.js';
-import { freePort, startBroker, stopBroker } from '../engine/kafka/broker.js';
+import { freePort, portAccepts, startBroker, stopBroker } from '../engine/kafka/broker.js';
 import { defaultBrokers } from '../engine/kafka/connection.js';
 import { tailTopic } from '../engine/kafka/tail.js';
 import { getComponent } from '../engine/registry.js';
@@ -269,6 +269,13 @@ export async function runPipelineBench(): Promise<string> {
     `| bare producer again, batches of 500 (rec/s) | ${fmtInt(wide.bare)} |`,
     `| our kafka destination, 512 deliveries in flight (rec/s) | ${fmtInt(wide.ours)} (${Math.round((wide.ours / wide.bare) * 100)}% of bare) |`,
   ].join('\n');
+}
+
+/** Both parts as Markdown, for bench/run.ts; skipped (with a note) when no broker answers. */
+export async function runKafkaBench(): Promise<string> {
+  const port = Number(BROKERS[0]!.split(':')[1]);
+  if (!(await portAccepts(port))) return `## Kafka\n\nskipped: no broker on ${BROKERS[0]} (sluice kafka up --port ${port} --data .cache/kafka/ci)\n`;
+  return ['## Kafka clients', '', await runClientComparison(), '', '## Kafka pipeline', '', await runPipelineBench(), ''].join('\n');
 }
 
 async function main(): Promise<void> {

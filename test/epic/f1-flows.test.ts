@@ -23,11 +23,13 @@ const REDIRECT = 'https://app.example/callback';
 describe('F1: SMART flows against the simulator', () => {
   let sim: EpicSim;
   let http: FhirHttp;
-  let now = Date.now();
+  // Real time plus an offset the refresh test moves forward (shared by the sim and the client).
+  let offset = 0;
+  const clock = () => Date.now() + offset;
   const dir = mkdtempSync(join(tmpdir(), 'sluice-f1-'));
 
   beforeAll(async () => {
-    sim = await startEpicSim({ seed: 1, patients: 3, observationsPerPatient: 2, clock: () => now });
+    sim = await startEpicSim({ seed: 1, patients: 3, observationsPerPatient: 2, clock });
     sim.registerClient({ clientId: 'app', redirectUris: [REDIRECT] });
     http = new FhirHttp();
   });
@@ -51,7 +53,7 @@ describe('F1: SMART flows against the simulator', () => {
 
   function launchClient(flow: LaunchFlow, scope: string, code: { code: string; verifier: string }) {
     const grant = new AuthorizationCodeGrant(http, { flow, tokenUrl: sim.tokenUrl, clientId: 'app', redirectUri: REDIRECT, code: code.code, codeVerifier: code.verifier, scope });
-    const tokens = new TokenManager(grant, { clock: () => now });
+    const tokens = new TokenManager(grant, { clock });
     return { grant, tokens, client: new FhirClient({ base: sim.fhirBase, http, tokens }) };
   }
 
@@ -113,7 +115,7 @@ describe('F1: SMART flows against the simulator', () => {
     expect(r1).toBeTruthy();
     for (let i = 0; i < 3; i++) {
       // 300 s tokens: past the renewal point (240 s) but before expiry.
-      now += 241_000;
+      offset += 241_000;
       await app.client.read('Patient', patient);
     }
     expect(app.grant.currentRefreshToken()).not.toBe(r1);

@@ -7,7 +7,7 @@ import { silentLogger } from '../../engine/log.js';
 import { applyCodeMap, CodeMapError, codeMapFrom, loadCodeMap, loadCodeMaps, UnmappedCounter } from '../../transforms/codemap/index.js';
 import { createCodeMapStep, type CodeMapStep } from '../../transforms/steps/codemap.js';
 import '../../transforms/steps/v2-to-fhir.js';
-import { httpSink, mllpPort, mllpSender, startEngine, tempDir } from '../helpers/engine.js';
+import { httpSink, messageOf, mllpPort, mllpSender, startEngine, tempDir, untilStatus } from '../helpers/engine.js';
 import { eventually } from '../helpers/http-sink.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -176,5 +176,15 @@ describe('in a channel: MLLP → v2ToFhir → codemap → fhirToV2 → HTTP', ()
     expect(out.get('OBX[2]-3.4')).toBe('');
     const step = engine.channel('test')!.def.steps.find((s) => s.name.startsWith('codemap'))!.step as CodeMapStep;
     expect(step.stats()).toEqual({ mapped: 1, unmapped: [{ system: EPIC_LAB, code: 'ZZZ', count: 1 }] });
+  });
+
+  it('fhirToV2 on HL7 content sends the message to ERROR with the reason, nothing delivered', async () => {
+    const { sink, url } = await httpSink();
+    const engine = await startEngine({ source: { mllp: { port: 0 } }, steps: [{ fhirToV2: {} }], destinations: { out: { http: { url } } } });
+    const ack = await mllpSender(mllpPort(engine)).send('MSH|^~\\&|A|B|C|D|20240101||ADT^A08|E1|P|2.5.1\rPID|1||M1\r');
+    expect(ack.code).toBe('AA'); // respondFrom: received — the message is stored before the steps run
+    const detail = await untilStatus(engine.store, (await messageOf(engine.store, 'E1')).id, 'ERROR');
+    expect(detail.error).toContain('expected FHIR JSON, got an HL7 v2 message');
+    expect(sink.bodies).toHaveLength(0);
   });
 });

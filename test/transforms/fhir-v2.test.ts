@@ -319,3 +319,25 @@ describe('fhirToV2: choosing the message and the segments around it', () => {
     expect(msg.get('OBX-5')).toBe('yes');
   });
 });
+
+describe('fhirToV2: property — any JSON shape converts or fails with a ConversionError', () => {
+  it('never crashes and always writes parseable HL7', async () => {
+    const fc = await import('fast-check');
+    const keys = ['id', 'status', 'code', 'subject', 'identifier', 'name', 'birthDate', '_birthDate', 'gender', 'valueQuantity', 'valueString', 'valueCodeableConcept', 'valueRange',
+      'valueDateTime', 'effectiveDateTime', 'interpretation', 'referenceRange', 'note', 'component', 'result', 'performer', 'requester', 'extension', 'telecom', 'address', 'class', 'period', 'category', 'reaction'];
+    const value = fc.oneof(fc.anything(), fc.record({ coding: fc.array(fc.record({ system: fc.string(), code: fc.string() })), text: fc.string() }), fc.record({ value: fc.oneof(fc.double(), fc.string()), unit: fc.string() }));
+    const resource = fc.record({
+      resourceType: fc.constantFrom('Patient', 'Observation', 'DiagnosticReport', 'ServiceRequest', 'Encounter', 'AllergyIntolerance', 'Condition', 'Basic'),
+      fields: fc.dictionary(fc.constantFrom(...keys), value),
+    }).map(({ resourceType, fields }) => ({ ...fields, resourceType }) as FhirResource);
+    const input = fc.oneof(resource, fc.array(resource, { maxLength: 6 }).map((rs): FhirBundle => ({ resourceType: 'Bundle', type: 'collection', entry: rs.map((r) => ({ resource: r })) })));
+    fc.assert(fc.property(input, (r) => {
+      try {
+        const { result } = fhirToV2(r, FIXED);
+        expect(parseHl7(result).get('MSH-10')).toBe('CTRL1');
+      } catch (e) {
+        if (!(e instanceof ConversionError)) throw e;
+      }
+    }), { numRuns: 300, seed: 4242 });
+  });
+});

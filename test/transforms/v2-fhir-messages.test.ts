@@ -217,7 +217,13 @@ describe('ORU^R01', () => {
     expect(reports[0]!.issued).toBe('2024-03-01T08:30:00+00:00');
     const urls = new Map(result.entry!.map((x) => [x.resource, x.fullUrl]));
     expect(reports[1]!.basedOn).toEqual([{ reference: urls.get(requests[1]!) }]);
-    expect(reports[0]!.specimen).toEqual([{ reference: urls.get(one(result, 'Specimen')) }]);
+    const specimenRef = { reference: urls.get(one(result, 'Specimen')) };
+    expect(reports[0]!.specimen).toEqual([specimenRef]);
+    // The group's SPM follows its OBX: it is still their specimen, and only theirs.
+    const obs = resourcesOf<R>(result, 'Observation');
+    expect(obs.filter((o) => o.specimen !== undefined)).toHaveLength(14);
+    expect(obs.find((o) => o.code.coding[0].code === '718-7')!.specimen).toBeUndefined();
+    expect(obs[0]!.specimen).toEqual(specimenRef);
     expect(one(result, 'Specimen')).toMatchObject({ identifier: [{ value: 'SP-1' }], type: { coding: [{ code: 'BLD' }] }, collection: { collectedDateTime: '2024-03-01T06:50:00+00:00' } });
   });
 

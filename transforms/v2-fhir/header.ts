@@ -55,8 +55,13 @@ function recordedTime(ctx: Ctx, msh: SegmentReader): string {
   return '1970-01-01T00:00:00Z';
 }
 
+/** The message exactly as received: bytes as they came (any charset), text as UTF-8. */
+function originalBytes(raw: string | Uint8Array): Buffer {
+  return typeof raw === 'string' ? Buffer.from(raw, 'utf8') : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+}
+
 /** The Provenance of the converted resources: the v2 message as source, Sluice as the assembler. */
-export function provenance(ctx: Ctx, msh: SegmentReader, trigger: string, raw: string): void {
+export function provenance(ctx: Ctx, msh: SegmentReader, trigger: string, raw: () => string | Uint8Array): void {
   const targets: Reference[] = ctx.produced.map((e) => ({ reference: e.fullUrl }));
   const facility = hdParts(msh, 4);
   const app = hdParts(msh, 3);
@@ -66,7 +71,7 @@ export function provenance(ctx: Ctx, msh: SegmentReader, trigger: string, raw: s
       resourceType: 'DocumentReference',
       status: 'current',
       type: { text: 'HL7 v2 message' },
-      content: [{ attachment: { contentType: 'x-application/hl7-v2+er7', data: Buffer.from(raw, 'utf8').toString('base64') } }],
+      content: [{ attachment: { contentType: 'x-application/hl7-v2+er7', data: originalBytes(raw()).toString('base64') } }],
     };
     if (ctx.controlId !== '') doc.masterIdentifier = { value: ctx.controlId };
     entity.what = { ...ctx.add(doc as { resourceType: string }, ctx.sender, `original|${ctx.controlId}`), display: (entity.what as Json).display };

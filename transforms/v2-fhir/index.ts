@@ -71,7 +71,7 @@ export function v2ToFhir(input: Hl7Message | string | Uint8Array, options?: Part
   walk(ctx, readers.slice(1), family, trigger, header.resource);
   const focus = ctx.produced.filter((e) => FOCUS[family]!.has(e.resource.resourceType)).map((e) => ({ reference: e.fullUrl }));
   if (focus.length > 0) header.resource.focus = focus;
-  if (opts.provenance) provenance(ctx, msh, trigger, input instanceof Hl7Message || typeof input !== 'string' ? msg.toString() : input);
+  if (opts.provenance) provenance(ctx, msh, trigger, () => (input instanceof Hl7Message ? msg.toString() : input));
   const timestamp = v2DateTime(msh.str(7), opts.timezone)?.value;
   const bundle = buildBundle(ctx.produced, opts, `${sender}|${ctx.controlId}`, timestamp && timestamp.length >= 25 ? timestamp : undefined);
   return { result: bundle, warnings: ctx.warnings };

@@ -53,6 +53,8 @@ interface Order {
   readonly requestRef: Reference;
   readonly report: Json | undefined;
   readonly key: string;
+  /** The order's Observations so far: the group's SPM, which follows them, is their specimen. */
+  readonly observations: Json[];
 }
 
 /** Walks the segments (after MSH) and adds the resources of one message. */
@@ -77,7 +79,7 @@ export function walk(ctx: Ctx, segments: readonly SegmentReader[], family: Messa
     const sr = serviceRequest(ctx, orc, obr, { patient, encounter });
     let report: Json | undefined;
     if (family === 'oru' && obr) report = diagnosticReport(ctx, orc, obr, { patient, encounter }, sr.ref).resource;
-    order = { request: sr.resource, requestRef: sr.ref, report, key: sr.key };
+    order = { request: sr.resource, requestRef: sr.ref, report, key: sr.key, observations: [] };
     specimen = undefined;
     noteTarget = sr.resource;
   };
@@ -146,7 +148,10 @@ export function walk(ctx: Ctx, segments: readonly SegmentReader[], family: Messa
         flushOrc();
         specimen = specimenFromSpm(ctx, seg, patient, order?.key ?? '');
         if (order?.report) push(order.report, 'specimen', specimen);
-        if (order) push(order.request, 'specimen', specimen);
+        if (order) {
+          push(order.request, 'specimen', specimen);
+          for (const o of order.observations) o.specimen ??= specimen;
+        }
         break;
       }
       case 'OBX': {
@@ -157,6 +162,7 @@ export function walk(ctx: Ctx, segments: readonly SegmentReader[], family: Messa
         });
         const ref = observation.ref;
         noteTarget = observation.resource;
+        order?.observations.push(observation.resource);
         if (order?.report) push(order.report, 'result', ref);
         else if (order) push(order.request, 'supportingInfo', ref);
         break;

@@ -137,7 +137,7 @@ function label(resource: Json): string {
   if (id) return id;
   const code = elementValues(resource, 'code')[0];
   if (code) return code;
-  return elementValues(resource, 'name')[0] ?? '';
+  return elementValues(resource, 'name')[0] ?? '(no identifier, code or name)';
 }
 
 /** Small-vocabulary elements (status, gender...) only break ties: they alone never make a pair. */

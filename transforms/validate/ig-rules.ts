@@ -74,6 +74,15 @@ function single(source: Hl7Message, segment: string, field: number): string | un
   return segments(source, segment) === 1 ? source.get(`${segment}-${field}`) : undefined;
 }
 
+/** Where the IG's segment maps take each resource's identifiers from. */
+const IDENTIFIER_FIELDS: Readonly<Record<string, string>> = {
+  Patient: 'PID-2, PID-3, PID-4, PID-19 SSN, PID-20 driver\'s licence',
+  Encounter: 'PV1-19 visit number, PV1-50 alternate visit id',
+  ServiceRequest: 'ORC-2/OBR-2 placer, ORC-3/OBR-3 filler, ORC-4 placer group',
+  DiagnosticReport: 'OBR-2/OBR-3 placer and filler numbers',
+  Coverage: 'IN1-36 policy number and the insured\'s ids',
+};
+
 const CODE_NOTE = 'codes compare on the code value; the IG keeps the v2 coding (CWE.1-3 → Coding, CWE.4-6 → a second Coding) and adds mapped codes, so a side missing a code lost information';
 
 export function igVerdict(input: VerdictInput): IgVerdict {
@@ -113,7 +122,7 @@ export function igVerdict(input: VerdictInput): IgVerdict {
     const missingTheirs = ours.filter((v) => !theirs.includes(v));
     return {
       follows: missingOurs.length === 0 ? 'ours' : missingTheirs.length === 0 ? 'theirs' : 'unclear',
-      note: `the IG maps every repetition of the identifier fields (e.g. PID-3, and PID-2/4/19/20 for Patient); ${missingOurs.length ? `we lack ${missingOurs.join(', ')}` : 'we lack none'}; ${missingTheirs.length ? `they lack ${missingTheirs.join(', ')}` : 'they lack none'}`,
+      note: `the IG maps every identifier field and repetition (${IDENTIFIER_FIELDS[resourceType] ?? 'see the segment map'}); ${missingOurs.length ? `we lack ${missingOurs.join(', ')}` : 'we lack none'}; ${missingTheirs.length ? `they lack ${missingTheirs.join(', ')}` : 'they lack none'}`,
     };
   }
   if (element === 'code') {

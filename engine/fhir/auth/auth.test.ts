@@ -225,7 +225,8 @@ describe('authorization code with PKCE (standalone and EHR launch)', () => {
       const n = forms.length;
       sendJson(res, 200, { access_token: `a${n}`, token_type: 'bearer', expires_in: 300, patient: 'P1', encounter: 'E1', ...(n !== 2 ? { refresh_token: `r${n}` } : {}) });
     };
-    const grant = new AuthorizationCodeGrant(http, { flow: 'standalone', tokenUrl: `${server.url}/token`, clientId: 'app', redirectUri: base.redirectUri, code: 'C', codeVerifier: 'V', scope: 'patient/*.read offline_access' });
+    const persisted: string[] = [];
+    const grant = new AuthorizationCodeGrant(http, { flow: 'standalone', tokenUrl: `${server.url}/token`, clientId: 'app', redirectUri: base.redirectUri, code: 'C', codeVerifier: 'V', scope: 'patient/*.read offline_access', onRefreshToken: (t) => persisted.push(t) });
     await grant.obtain();
     expect(Object.fromEntries(forms[0]!)).toEqual({ grant_type: 'authorization_code', code: 'C', redirect_uri: base.redirectUri, code_verifier: 'V', client_id: 'app' });
     expect(grant.context()).toBeUndefined();
@@ -236,6 +237,7 @@ describe('authorization code with PKCE (standalone and EHR launch)', () => {
     expect(forms[2]!.get('refresh_token')).toBe('r1');
     await grant.refresh();
     expect(forms[3]!.get('refresh_token')).toBe('r3');
+    expect(persisted).toEqual(['r1', 'r3', 'r4']);
     const ehr = new AuthorizationCodeGrant(http, { flow: 'ehr-launch', tokenUrl: `${server.url}/token`, clientId: 'app', redirectUri: base.redirectUri, code: 'C2', codeVerifier: 'V2', scope: 'launch patient/*.read' });
     await ehr.obtain();
     expect(ehr.context()).toEqual({ patient: 'P1', encounter: 'E1' });

@@ -89,6 +89,11 @@ export interface AuthorizationCodeOptions {
   readonly refreshToken?: string;
   /** The scopes asked for: a standalone app sees a patient only if it asked for launch/patient. */
   readonly scope: string;
+  /**
+   * Called with each new refresh token (servers rotate them: the old one stops working), so
+   * the caller can persist it for the next run. It is a secret: store it encrypted, never log it.
+   */
+  readonly onRefreshToken?: (refreshToken: string) => void;
 }
 
 export class AuthorizationCodeGrant implements Grant {
@@ -130,7 +135,10 @@ export class AuthorizationCodeGrant implements Grant {
   }
 
   private keep(token: TokenResponse): TokenResponse {
-    if (token.refresh_token) this.refreshToken = token.refresh_token;
+    if (token.refresh_token && token.refresh_token !== this.refreshToken) {
+      this.refreshToken = token.refresh_token;
+      this.options.onRefreshToken?.(token.refresh_token);
+    }
     const scopes = new Set(this.options.scope.split(/\s+/));
     // Standalone apps have a patient only if they asked for a picker; EHR launch gets what the EHR gives.
     const patient = this.flow === 'ehr-launch' || scopes.has('launch/patient') ? token.patient : undefined;

@@ -1,0 +1,22 @@
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Consumer, Producer, Admin, ProduceAcks } from '@platformatic/kafka';
+import { freePort, startBroker, stopBroker } from '../../engine/kafka/broker.js';
+const dataDir = await mkdtemp(path.join(os.tmpdir(), 'probe-'));
+const port = await freePort();
+await startBroker({ port, dataDir });
+const B = [`127.0.0.1:${port}`];
+const admin = new Admin({ clientId: 'p', bootstrapBrokers: B });
+await admin.createTopics({ topics: ['t'], partitions: 3, replicas: 1 }); await admin.close();
+const c = new Consumer({ clientId: 'p', groupId: 'g', bootstrapBrokers: B, autocommit: false, sessionTimeout: 10000, heartbeatInterval: 1000, retries: 20, retryDelay: 500 });
+const t0 = Date.now(); const log = (s: string) => console.log(`${Date.now() - t0} ${s}`);
+for (const ev of ['consumer:group:join','consumer:group:leave','consumer:group:rejoin','consumer:heartbeat:error']) c.on(ev as never, ((p: unknown) => log(`${ev} ${JSON.stringify(p, (_k, v) => typeof v === 'bigint' ? String(v) : v)?.slice(0, 200)}`)) as never);
+const s = await c.consume({ topics: ['t'], mode: 'earliest', autocommit: false });
+let got = 0; s.on('data', () => { got++; }); s.on('error', (e) => log(`stream error ${(e as Error).message}`)); s.on('close', () => log('stream close')); s.on('end', () => log('stream end'));
+const send = async (n: number) => { const p = new Producer({ clientId: 'p', bootstrapBrokers: B, idempotent: true, acks: ProduceAcks.ALL, retries: 20, retryDelay: 500 }); await p.send({ messages: Array.from({ length: n }, () => ({ topic: 't', value: Buffer.from('x') })) }); await p.close(); };
+await send(10); await new Promise((r) => setTimeout(r, 2000)); log(`got ${got}`);
+await stopBroker(dataDir); log('stopped'); await startBroker({ port, dataDir }); log('restarted');
+await send(10); log('sent');
+for (let i = 0; i < 30; i++) { await new Promise((r) => setTimeout(r, 1000)); if (got >= 20) break; }
+log(`got ${got}`); await stopBroker(dataDir); process.exit(0);
