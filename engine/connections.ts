@@ -38,7 +38,7 @@ export class ConnectionPool {
     if (this.instances.has(name)) return this.instances.get(name) as T;
     const spec = getComponent('connection', type);
     if (!spec) throw new Error(`connection type "${type}" is not registered`);
-    const instance = spec.create(ref.options, { ...this.base, channel: `connection:${name}` });
+    const instance = spec.create(ref.options, { ...this.base, channel: `connection:${name}`, connectionName: name });
     this.instances.set(name, instance);
     return instance as T;
   }

@@ -19,7 +19,10 @@ export class Engine implements ChannelLookup {
   readonly connections: ConnectionPool;
 
   private constructor(readonly config: EngineConfig, readonly store: MessageStore, private readonly logger: Logger) {
-    this.connections = new ConnectionPool(config.connections, { dataDir: config.dataDir, logger: logger.child({ component: 'connection' }), engine: this });
+    this.connections = new ConnectionPool(config.connections, {
+      dataDir: config.dataDir, logger: logger.child({ component: 'connection' }), engine: this,
+      ...(config.store.encryptionKey ? { encryptionKey: config.store.encryptionKey } : {}),
+    });
   }
 
   /** Opens the store; call deploy() for each channel, or use startAll(). */

@@ -10,6 +10,8 @@ export const REDACT_PATHS = [
   'patient', '*.patient', 'mrn', '*.mrn', '*.name', 'birthDate', '*.birthDate',
   'authorization', '*.authorization', 'headers.authorization', 'token', '*.token', 'access_token', '*.access_token',
   'refresh_token', '*.refresh_token', 'password', '*.password', 'secret', '*.secret', 'key', '*.privateKey',
+  'client_assertion', '*.client_assertion', 'refreshToken', '*.refreshToken', 'clientSecret', '*.clientSecret',
+  'accessToken', '*.accessToken',
 ];
 
 export type { Logger };

@@ -39,6 +39,10 @@ export interface CreateContext {
    * is not declared or of another type. Absent outside an engine (e.g. unit tests).
    */
   readonly connection?: <T>(name: string, type: string) => T;
+  /** For a connection: its name under `connections:`. */
+  readonly connectionName?: string;
+  /** The engine's `store.encryptionKey`, for components that keep secrets at rest (rotated tokens). */
+  readonly encryptionKey?: string;
   /** Names of the declared connections of one type, so a component can pick the only one. */
   readonly connectionsOfType?: (type: string) => string[];
 }

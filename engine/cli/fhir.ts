@@ -6,11 +6,13 @@ import { AuthError, FhirError } from '../fhir/outcome.js';
 import { parse } from './args.js';
 import { CliError } from './errors.js';
 
-const USAGE = "sluice fhir search --config FILE --connection NAME 'Observation?patient=…&category=…' [--all]";
+const USAGE = "sluice fhir search --config FILE --connection NAME 'Observation?patient=…&category=…' [--all]\n       sluice fhir validate FILE";
 
-/** `sluice fhir search`: a planned search through a configured connection, as NDJSON. */
+/** `sluice fhir search`: a planned search through a configured connection, as NDJSON; `sluice fhir validate FILE`. */
 export async function fhirCommand(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
   const [sub, ...rest] = argv;
+  // The validator needs Java; load it only for `validate`.
+  if (sub === 'validate') return (await import('./fhir-validate.js')).fhirValidateCommand(rest, out, err);
   if (sub !== 'search') throw new CliError(sub === undefined ? `fhir needs a subcommand\nusage: ${USAGE}` : `unknown fhir command "${sub}"\nusage: ${USAGE}`, 2);
   const { values, positionals } = parse(rest, { config: { type: 'string' }, connection: { type: 'string' }, all: { type: 'boolean' } }, USAGE);
   if (positionals.length !== 1) throw new CliError(`expected one search, e.g. 'Observation?patient=123&category=laboratory'\nusage: ${USAGE}`, 2);

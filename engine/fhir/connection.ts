@@ -1,6 +1,8 @@
+import path from 'node:path';
 import { z } from 'zod';
 import { zDuration } from '../duration.js';
 import { silentLogger, type Logger } from '../log.js';
+import { RefreshTokenVault } from './auth/vault.js';
 import { registerComponent } from '../registry.js';
 import { BackendServicesGrant } from './auth/backend.js';
 import { AuthorizationCodeGrant } from './auth/launch.js';
@@ -124,6 +126,8 @@ export interface FhirConnectionRuntime {
   readonly clock?: () => number;
   /** Extra HTTP options (event hooks for tests). */
   readonly http?: Partial<FhirHttpOptions>;
+  /** Where rotated refresh tokens are kept across restarts (standalone, ehr-launch). */
+  readonly vault?: RefreshTokenVault;
 }
 
 /** One FHIR server: a client with its tokens, and its capabilities read once on demand. */
@@ -145,7 +149,7 @@ export class FhirConnection {
     });
     const auth = options.auth;
     this.tokens = auth
-      ? new TokenManager(new DiscoveringGrant(auth.flow, () => this.buildGrant(auth, runtime.clock)), { logger: runtime.logger ?? silentLogger, ...(runtime.clock ? { clock: runtime.clock } : {}) })
+      ? new TokenManager(new DiscoveringGrant(auth.flow, () => this.buildGrant(auth, runtime.clock, runtime.vault)), { logger: runtime.logger ?? silentLogger, ...(runtime.clock ? { clock: runtime.clock } : {}) })
       : undefined;
     this.client = new FhirClient({ base, http: this.http, ...(this.tokens ? { tokens: this.tokens } : {}) });
   }
@@ -170,7 +174,7 @@ export class FhirConnection {
     await this.http.close();
   }
 
-  private async buildGrant(auth: FhirAuthOptions, clock?: () => number): Promise<Grant> {
+  private async buildGrant(auth: FhirAuthOptions, clock?: () => number, vault?: RefreshTokenVault): Promise<Grant> {
     const tokenUrl = auth.tokenUrl ?? (await fetchSmartConfiguration(this.http, this.client.base))?.token_endpoint;
     if (!tokenUrl) throw new Error(`fhir connection ${this.client.base}: no tokenUrl configured and none in .well-known/smart-configuration`);
     if (auth.flow === 'backend') {
@@ -182,8 +186,10 @@ export class FhirConnection {
       clientId: auth.clientId,
       redirectUri: auth.redirectUri!,
       scope: auth.scope,
-      refreshToken: auth.refreshToken!,
+      // A token rotated by an earlier run is newer than the one written in the config.
+      refreshToken: vault?.load() ?? auth.refreshToken!,
       ...(auth.clientSecret ? { clientSecret: auth.clientSecret } : {}),
+      ...(vault ? { onRefreshToken: (token: string) => vault.save(token) } : {}),
     });
   }
 }
@@ -214,5 +220,10 @@ export const fhirConnection = registerComponent({
     '        scope: system/Observation.read system/Patient.read',
     '      limits: { concurrency: 4, ratePerSecond: 10, timeout: 30s }',
   ].join('\n'),
-  create: (options, ctx) => new FhirConnection(options, { logger: ctx.logger }),
+  create: (options, ctx) => new FhirConnection(options, {
+    logger: ctx.logger,
+    ...(ctx.connectionName && options.auth && options.auth.flow !== 'backend'
+      ? { vault: new RefreshTokenVault(path.join(ctx.dataDir, 'connections', `${ctx.connectionName}.refresh-token`), ctx.encryptionKey) }
+      : {}),
+  }),
 });

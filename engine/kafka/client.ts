@@ -48,7 +48,8 @@ export interface ConsumerOptions {
 /**
  * A group member. `start` hands each record to `onRecord` in partition order; the caller
  * commits explicitly (`commit` commits up to and including that record) and may pause
- * and resume fetching.
+ * and resume fetching. `onError` is called once when the member stopped working (the
+ * broker was gone longer than the retries); it does not recover: close it, start another.
  */
 export interface KafkaConsumer {
   start(onRecord: (record: ConsumedRecord) => void, onError: (err: Error) => void): Promise<void>;
@@ -155,7 +156,13 @@ export function createConsumer(o: ClientOptions, c: ConsumerOptions): KafkaConsu
         commits.set(record, m.commit.bind(m));
         onRecord(record);
       });
-      stream.on('error', onError);
+      // The library's stream ends for good after its retries (e.g. a broker restart): report
+      // that as an error too, so the owner can start a new member.
+      const s = stream;
+      let reported = false;
+      const fail = (err: Error): void => { if (!reported && stream === s) { reported = true; onError(err); } };
+      s.on('error', fail);
+      s.on('close', () => fail(new Error('consumer stream closed')));
     },
     async commit(record) {
       const commit = commits.get(record);

@@ -71,7 +71,7 @@ interface RunOptions {
 class ConsumerRun {
   private consumer: KafkaConsumer | undefined;
   private readonly lanes = new KeyedSerializer();
-  private readonly tracker = new OffsetTracker();
+  private tracker = new OffsetTracker();
   private readonly handling = new Set<Promise<void>>();
   private commitTimer: NodeJS.Timeout | undefined;
   private committing: Promise<void> = Promise.resolve();
@@ -86,9 +86,37 @@ class ConsumerRun {
   ) {}
 
   async start(): Promise<void> {
-    this.consumer = this.lease.connection.consumer({ groupId: this.o.groupId, topics: this.o.topics, fromBeginning: this.o.fromBeginning, sessionTimeoutMs: this.o.sessionTimeout });
-    await this.consumer.start((r) => this.onRecord(r), (err) => this.logger.warn({ err: describeKafkaError(err) }, 'kafka consumer error'));
+    await this.join();
     this.commitTimer = setInterval(() => { void this.commit(); }, Math.max(10, this.o.commitInterval));
+  }
+
+  private async join(): Promise<void> {
+    const consumer = this.lease.connection.consumer({ groupId: this.o.groupId, topics: this.o.topics, fromBeginning: this.o.fromBeginning, sessionTimeoutMs: this.o.sessionTimeout });
+    this.consumer = consumer;
+    // A fresh member starts from the committed offsets, so it gets a fresh tracker; records of
+    // the old member still being stored finish, and their re-delivery is a duplicate.
+    const tracker = new OffsetTracker();
+    this.tracker = tracker;
+    this.paused = false;
+    await consumer.start((r) => this.onRecord(r, tracker), (err) => { void this.rejoin(consumer, err); });
+  }
+
+  /** The member stopped working (the broker was away too long): replace it, until stopped. */
+  private async rejoin(failed: KafkaConsumer, err: Error): Promise<void> {
+    if (this.stopping || this.consumer !== failed) return;
+    this.logger.warn({ err: describeKafkaError(err) }, 'kafka consumer stopped; joining again');
+    this.consumer = undefined;
+    await failed.close().catch(() => undefined);
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        await this.join();
+        this.logger.info({ attempt }, 'kafka consumer joined again');
+        return;
+      } catch (e) {
+        this.logger.warn({ err: describeKafkaError(e), attempt }, 'kafka consumer could not join; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 500 * attempt)));
+      }
+    }
   }
 
   async stop(): Promise<void> {
@@ -103,19 +131,20 @@ class ConsumerRun {
     await this.lease.release();
   }
 
-  private onRecord(r: ConsumedRecord): void {
+  private onRecord(r: ConsumedRecord, tracker: OffsetTracker): void {
     if (this.stopping) return; // not committed: the group hands it out again
-    this.tracker.started(r);
-    if (!this.paused && this.tracker.inProgress >= this.o.maxInFlight) {
+    tracker.started(r);
+    if (!this.paused && tracker.inProgress >= this.o.maxInFlight) {
       this.paused = true;
       this.consumer?.pause();
     }
     // One key's records in offset order; other keys go ahead in parallel.
     const lane = `${r.topic}/${r.partition}/${r.key ?? ''}`;
     const p = this.lanes.run(lane, () => this.handle(r)).then(() => {
-      this.tracker.finished(r);
+      tracker.finished(r);
+      if (tracker !== this.tracker) return; // a replaced member's record: never committed by the new one
       if (this.o.commitInterval === 0) void this.commit();
-      if (this.paused && !this.stopping && this.tracker.inProgress <= this.o.maxInFlight / 2) {
+      if (this.paused && !this.stopping && tracker.inProgress <= this.o.maxInFlight / 2) {
         this.paused = false;
         this.consumer?.resume();
       }
@@ -166,14 +195,14 @@ class ConsumerRun {
   /** Commits serially: a slow commit never overlaps the next. */
   private commit(): Promise<void> {
     this.committing = this.committing.then(async () => {
-      const consumer = this.consumer;
+      const { consumer, tracker } = this;
       if (!consumer) return;
-      for (const r of this.tracker.take()) {
+      for (const r of tracker.take()) {
         try {
           await consumer.commit(r);
         } catch (err) {
           // A rebalance or broker restart: try again next tick; at worst the records are re-delivered.
-          this.tracker.retry(r);
+          tracker.retry(r);
           this.logger.debug({ err: (err as Error).message }, 'kafka offset commit failed');
         }
       }

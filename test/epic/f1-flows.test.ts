@@ -6,6 +6,7 @@ import { keysCommand } from '../../engine/cli/keys.js';
 import { AuthorizationCodeGrant, buildAuthorizationRequest, parseAuthorizationResponse, type LaunchFlow } from '../../engine/fhir/auth/launch.js';
 import { TokenManager } from '../../engine/fhir/auth/manager.js';
 import { FhirClient } from '../../engine/fhir/client.js';
+import { RefreshTokenVault } from '../../engine/fhir/auth/vault.js';
 import { FhirConnection, fhirConnectionSchema } from '../../engine/fhir/connection.js';
 import { FhirHttp } from '../../engine/fhir/http.js';
 import { AuthError } from '../../engine/fhir/outcome.js';
@@ -122,5 +123,35 @@ describe('F1: SMART flows against the simulator', () => {
     expect(app.tokens.counters).toEqual({ obtained: 1, refreshed: 3, reauthenticated: 0 });
     expect(app.client.counters.unauthorized).toBe(0);
     expect(app.tokens.context()?.patient).toBe(patient);
+  });
+
+  it('an unattended standalone connection keeps its rotated refresh token (encrypted, 0600) across restarts', async () => {
+    const scope = 'patient/Patient.rs launch/patient offline_access';
+    const login = launchClient('standalone', scope, await authorize('standalone', scope));
+    await login.tokens.token();
+    const stored = login.grant.currentRefreshToken()!;
+    const options = fhirConnectionSchema.parse({ base: sim.fhirBase, auth: { flow: 'standalone', clientId: 'app', redirectUri: REDIRECT, scope, refreshToken: stored } });
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const file = join(dir, 'connections', 'epic.refresh-token');
+    const patient = sim.patientIds()[0]!;
+
+    const first = new FhirConnection(options, { clock, vault: new RefreshTokenVault(file, key) });
+    await first.client.read('Patient', patient); // spends `stored`: the server rotates it
+    await first.close();
+    const text = readFileSync(file, 'utf8');
+    expect(text.startsWith('sealed:')).toBe(true);
+    const rotated = new RefreshTokenVault(file, key).load()!;
+    expect(rotated).not.toBe(stored);
+    expect(text).not.toContain(rotated);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+
+    // A restart with the same config: the spent token alone is refused, the vault's one works.
+    const restarted = new FhirConnection(options, { clock, vault: new RefreshTokenVault(file, key) });
+    expect((await restarted.client.read('Patient', patient)).id).toBe(patient);
+    await restarted.close();
+    const withoutVault = new FhirConnection(options, { clock });
+    await expect(withoutVault.client.read('Patient', patient)).rejects.toThrow();
+    await withoutVault.close();
+    expect(() => new RefreshTokenVault(file).load()).toThrow(/encrypted, but no store.encryptionKey/);
   });
 });

@@ -7,12 +7,14 @@ import { eventually } from '../helpers/http-sink.js';
 import { mllpPort, mllpSender, startEngine } from '../helpers/engine.js';
 import { freePort, startBroker, stopBroker } from '../../engine/kafka/broker.js';
 import { createAdmin } from '../../engine/kafka/client.js';
+import { KafkaConnection } from '../../engine/kafka/connection.js';
 import { readTopic, tally, uniqueTopic } from './helpers.js';
 
 /*
  * The broker is stopped mid-stream and started again (its own instance, not the shared
  * test broker): every ACKed message reaches the topic, the queue drains, and duplicates
  * (a batch the broker wrote but could not acknowledge before it went down) are counted.
+ * A Kafka source channel reads the topic throughout and must store every message too.
  */
 const MESSAGES = 400;
 const CONNECTIONS = 4;
@@ -34,7 +36,10 @@ describe('Kafka broker restart', () => {
     at('broker up');
     const brokers = [`127.0.0.1:${port}`];
     const topic = uniqueTopic('restart');
-    const engine = await startEngine({
+    const conn = new KafkaConnection({ brokers });
+    await conn.ensureTopics([topic], 3, 1).finally(() => conn.close());
+    // One channel writes the topic, the other (a Kafka source) reads it back through the restart.
+    const engine = await startEngine([{
       source: { mllp: { port: 0 } },
       destinations: {
         out: {
@@ -42,7 +47,11 @@ describe('Kafka broker restart', () => {
           queue: { concurrency: 16, maxAttempts: 1000, backoff: { initial: 100, max: 500, factor: 2 } },
         },
       },
-    });
+    }, {
+      name: 'kin',
+      source: { kafka: { topics: topic, brokers, commitInterval: 100 } },
+      destinations: {},
+    }]);
     const mllp = mllpPort(engine);
 
     let next = 0;
@@ -87,5 +96,10 @@ describe('Kafka broker restart', () => {
     const dupCount = [...duplicates.values()].reduce((a, n) => a + n - 1, 0);
     process.stdout.write(`broker restart: stopped after ~${downAt} sent; ${records.length} records for ${MESSAGES} messages, ${dupCount} duplicate(s)${dupCount ? `: ${[...duplicates.keys()].slice(0, 10).join(', ')}` : ''}\n`);
     expect(records.length).toBe(MESSAGES + dupCount);
+
+    // The consumer side recovered too: the source channel stored every message.
+    const storedIds = async (): Promise<Set<string | undefined>> => new Set((await engine.store.search({ channel: 'kin', limit: MESSAGES * 3 })).map((m) => m.controlId));
+    await eventually(async () => (await storedIds()).size === MESSAGES, 40_000, 'kafka source stored every message');
+    at('source caught up');
   }, 120_000);
 });

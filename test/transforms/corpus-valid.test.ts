@@ -17,8 +17,17 @@ let validator: FhirValidator;
 beforeAll(async () => { validator = await startFhirValidator(); }, 300_000);
 afterAll(async () => { await validator?.close(); });
 
-function convert(file: string): FhirBundle {
-  return v2ToFhir(readFileSync(file)).result;
+function convert(file: string, options?: Parameters<typeof v2ToFhir>[1]): FhirBundle {
+  return v2ToFhir(readFileSync(file), options).result;
+}
+
+/** Error lines naming the resource type and path inside the Bundle, for a readable failure. */
+async function errorsOf(bundle: FhirBundle): Promise<string[]> {
+  const issues = await validator.validate(bundle);
+  return issues.filter(isError).map((i) => {
+    const place = placeInBundle(i.location, bundle);
+    return `${place.path}${place.entry !== undefined ? ` (entry ${place.entry})` : ''}: ${i.message}`;
+  });
 }
 
 describe('v2 → FHIR corpus', () => {
@@ -43,11 +52,22 @@ describe('v2 → FHIR corpus', () => {
   it.each(messages.map((m) => [m.name, m.file] as const))('%s: every resource validates with zero errors', async (_name, file) => {
     const bundle = convert(file);
     expect(bundle.entry?.length ?? 0).toBeGreaterThan(0);
-    const issues = await validator.validate(bundle);
-    const errors = issues.filter(isError).map((i) => {
-      const place = placeInBundle(i.location, bundle);
-      return `${place.path}${place.entry !== undefined ? ` (entry ${place.entry})` : ''}: ${i.message}`;
-    });
-    expect(errors).toEqual([]);
+    expect(await errorsOf(bundle)).toEqual([]);
+  });
+
+  // The other Bundle types and the Provenance options change the envelope (request entries,
+  // MessageHeader first, an attachment): one message of each type in each of them.
+  const firstOfEachType = [...new Map(messages.map((m) => [m.type, m])).values()];
+  const variants = [
+    { bundle: 'batch' }, { bundle: 'collection' }, { bundle: 'message' }, { provenance: true, attachOriginal: true }, { timezone: 'America/Chicago' },
+  ] as const;
+  it.each(variants.map((v) => [JSON.stringify(v), v] as const))('with options %s, one message of each type validates with zero errors', async (_label, options) => {
+    const failures: string[] = [];
+    for (const m of firstOfEachType) {
+      const bundle = convert(m.file, options);
+      if (options.bundle) expect(bundle.type).toBe(options.bundle);
+      for (const e of await errorsOf(bundle)) failures.push(`${m.name}: ${e}`);
+    }
+    expect(failures).toEqual([]);
   });
 });

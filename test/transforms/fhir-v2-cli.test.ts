@@ -60,6 +60,19 @@ describe('sluice convert', () => {
     expect(parseHl7(raw.out).get('OBX-5')).toBe('6.3');
   });
 
+  it('a file of several messages gives a JSON array, warnings naming the message', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'two.hl7');
+    const one = (id: string, value: string) => `MSH|^~\\&|A|B|C|D|20240101120000||ORU^R01^ORU_R01|${id}|P|2.5.1\rPID|1||M${id}^^^H^MR\rOBR|1||F${id}|1-1^T^LN\rOBX|1|NM|1-1^T^LN||${value}||||||F\r`;
+    await writeFile(file, one('1', '5') + one('2', 'n/a'));
+    const r = await run(['convert', file]);
+    expect(r.code).toBe(0);
+    const bundles = JSON.parse(r.out) as Bundle[];
+    expect(bundles.map((b) => b.resourceType)).toEqual(['Bundle', 'Bundle']);
+    expect(r.err).toContain('warning: message 2: nm-not-numeric OBX-5:');
+    expect(r.err).not.toContain('message 1: nm-not-numeric');
+  });
+
   it('--event picks the ADT trigger for a Patient', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'p.json');

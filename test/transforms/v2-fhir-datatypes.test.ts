@@ -5,7 +5,7 @@ import { address, codeableConcept, contactPoint, cxIdentifier, humanName, xcnRef
 import { v2Date, v2DateTime, v2TimeOfDay } from '../../transforms/v2-fhir/datetime.js';
 import { EXT } from '../../transforms/v2-fhir/extensions.js';
 import { SegmentReader } from '../../transforms/v2-fhir/fields.js';
-import { uuidV5, namespaceOf } from '../../transforms/v2-fhir/ids.js';
+import { namespaceOf, SLUICE_V2_NAMESPACE, uuidV5 } from '../../transforms/v2-fhir/ids.js';
 
 /** A context and the first repetition of `ZZZ-1` holding `value`, to test one datatype map. */
 function fieldOf(value: string, timezone = 'UTC') {
@@ -60,6 +60,8 @@ describe('ids', () => {
   it('are RFC 9562 UUIDv5 (checked against the RFC example) and stable', () => {
     // RFC 9562 appendix A.4: UUIDv5 of "www.example.com" in the DNS namespace.
     expect(uuidV5('www.example.com', namespaceOf('6ba7b810-9dad-11d1-80b4-00c04fd430c8'))).toBe('2ed6657d-e927-568b-95e1-2665a8aea6a2');
+    // Sluice's namespace is itself derived, not invented: uuidv5(URL namespace, our URL).
+    expect(uuidV5('https://sluice.dev/v2-fhir', namespaceOf('6ba7b811-9dad-11d1-80b4-00c04fd430c8'))).toBe(SLUICE_V2_NAMESPACE);
     expect(uuidV5('x')).toBe(uuidV5('x'));
     expect(uuidV5('x')).not.toBe(uuidV5('y'));
   });

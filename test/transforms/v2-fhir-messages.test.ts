@@ -142,6 +142,11 @@ describe('ADT', () => {
     const docUrl = result.entry!.find((x) => x.resource!.resourceType === 'DocumentReference')!.fullUrl;
     expect(one(result, 'Provenance').entity[0]).toMatchObject({ role: 'source', what: { reference: docUrl } });
     expect(resourcesOf(v2ToFhir(a01, { provenance: false }).result, 'Provenance')).toEqual([]);
+    // Bytes are attached as received, whatever their charset.
+    const latin1 = Buffer.from(a01.replace('DOE^JANE', 'DOÉ^JANE').replace('|2.5.1', '|2.5.1|||||||8859/1'), 'latin1');
+    const fromBytes = v2ToFhir(latin1, { attachOriginal: true }).result;
+    expect(one(fromBytes, 'DocumentReference').content[0].attachment.data).toBe(latin1.toString('base64'));
+    expect(one(fromBytes, 'Patient').name[0].family).toBe('DOÉ');
   });
 });
 

@@ -1,6 +1,6 @@
+import { DEFAULT_DELIMITERS, unescapeValue } from '../../engine/hl7/index.js';
 import { EXT } from '../v2-fhir/extensions.js';
 import { Resources, type Build } from './context.js';
-import { DEFAULT_DELIMITERS, unescapeValue } from '../../engine/hl7/index.js';
 import { atLeast, cwe, firstCode, numberText, originalRep, timestampOf, units, v2Time, xcn } from './datatypes.js';
 import { repeat, type Composite, type Encoded, type Field } from './encode.js';
 import { extensionValue, obj, objs, str, type Json } from './json.js';
@@ -54,7 +54,8 @@ function valueOf(b: Build, o: Json, where: string): ObxValue | undefined {
   if (obj(o.valueCodeableConcept)) {
     const c = cwe(obj(o.valueCodeableConcept));
     if (c.dropped > 0) b.res.warn('codings-dropped', `${c.dropped} coding(s) beyond the two a CWE holds were dropped`, `${where}.valueCodeableConcept`);
-    return { type: original === 'CE' || original === 'CNE' || original === 'CF' ? original : v2 ? 'CWE' : 'CE', reps: [c.value] };
+    const coded = original === 'CE' || original === 'CNE' || original === 'CF' || original === 'CWE';
+    return { type: coded ? original : v2 ? 'CWE' : 'CE', reps: [c.value] };
   }
   if (typeof o.valueDateTime === 'string') {
     const t = timestampOf(o, 'valueDateTime');

@@ -66,7 +66,7 @@ export function standardDelimiters(raw: string, d: Delimiters): string {
   const from = [d.component, d.repetition, d.escape, d.subcomponent];
   let out = '';
   for (const c of raw) {
-    const i = c === '' ? -1 : from.indexOf(c);
+    const i = from.indexOf(c);
     out += i < 0 ? c : STANDARD[i];
   }
   return out;

@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
  * replayed message updates the resources it created instead of duplicating them.
  */
 
-/** Sluice's UUIDv5 namespace for v2→FHIR ids (itself uuidv5(URL namespace, "https://sluice.dev/v2-fhir")). */
-export const SLUICE_V2_NAMESPACE = 'f1a5c1e8-5a1c-5e3f-9d4e-2b7c3a6d8e90';
+/** Sluice's UUIDv5 namespace for v2→FHIR ids: uuidv5(RFC 9562 URL namespace, "https://sluice.dev/v2-fhir"). */
+export const SLUICE_V2_NAMESPACE = 'ccb77602-94f4-5a24-a530-7198be789640';
 
 const namespaceBytes = uuidBytes(SLUICE_V2_NAMESPACE);
 
