@@ -5,7 +5,7 @@ import { intOption, parse } from './args.js';
 import { CliError } from './errors.js';
 import { untilStopped } from './signals.js';
 
-const USAGE = `sluice sim epic [--port 8040] [--seed N] [--patients N] [--observations N] [--token-lifetime S]
+const USAGE = `sluice sim epic [--port 8040] [--host 127.0.0.1] [--public-url URL] [--seed N] [--patients N] [--observations N] [--token-lifetime S]
     [--messy] [--include] [--page-size N]
     [--client-id ID [--jwks FILE | --jwks-url URL] [--redirect-uri URI ...] [--scope S ...]]
     [--rate429 F] [--burst429 EVERY:LENGTH] [--retry-after seconds|http-date] [--retry-after-seconds N]
@@ -22,6 +22,8 @@ function fraction(value: string | undefined, name: string): number | undefined {
 export async function simCommand(argv: string[], out: NodeJS.WritableStream, signal?: AbortSignal): Promise<number> {
   const { values, positionals } = parse(argv, {
     port: { type: 'string' },
+    host: { type: 'string' },
+    'public-url': { type: 'string' },
     seed: { type: 'string' },
     patients: { type: 'string' },
     observations: { type: 'string' },
@@ -84,6 +86,8 @@ export async function simCommand(argv: string[], out: NodeJS.WritableStream, sig
   const patients = intOption(values.patients, 'patients', 10);
   const sim = await startEpicSim({
     port: intOption(values.port, 'port', 8040),
+    ...(values.host ? { host: values.host } : {}),
+    ...(values['public-url'] ? { publicUrl: values['public-url'] } : {}),
     seed,
     patients,
     observationsPerPatient: intOption(values.observations, 'observations', 20),

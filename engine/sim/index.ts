@@ -42,9 +42,9 @@ export async function startEpicSim(options: EpicSimOptions = {}): Promise<EpicSi
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
   });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = options.publicUrl?.replace(/\/+$/, '') ?? `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const fhirBase = `${url}${FHIR_PATH}`;
   const tokenUrl = `${url}/oauth2/token`;
   const authorizeUrl = `${url}/oauth2/authorize`;
@@ -58,6 +58,7 @@ export async function startEpicSim(options: EpicSimOptions = {}): Promise<EpicSi
   });
 
   const sim: EpicSim = {
+    port: (server.address() as AddressInfo).port,
     url, fhirBase, tokenUrl, authorizeUrl,
     registerClient: (c) => void clients.set(c.clientId, c),
     setFaults: (f) => faults.set(f),

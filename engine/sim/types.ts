@@ -5,8 +5,12 @@ export type { JSONWebKeySet };
 
 /** Options for {@link startEpicSim}. Every field has an Epic-production-like default. */
 export interface EpicSimOptions {
-  /** 0 (default) = a free port. The server always binds 127.0.0.1. */
+  /** 0 (default) = a free port. */
   port?: number;
+  /** Interface to bind: 127.0.0.1 unless given (a container sets 0.0.0.0). */
+  host?: string;
+  /** The base URL it advertises (token URL, `aud`, paging links), e.g. `http://epic-sim:8040` behind a container name; default http://127.0.0.1:PORT. */
+  publicUrl?: string;
   /** Seed for the generated data and for fault dice; the same seed gives the same data. */
   seed?: number;
   /** Generated patients (each with Observations, Encounters, Conditions, AllergyIntolerances, a DocumentReference). */
@@ -84,6 +88,8 @@ export interface LaunchContext {
 }
 
 export interface EpicSim {
+  /** The port it listens on (the URLs may name another host: publicUrl). */
+  readonly port: number;
   readonly url: string;
   readonly fhirBase: string;
   readonly tokenUrl: string;
