@@ -102,6 +102,13 @@ describe('applyCodeMap', () => {
     counter.record(applyCodeMap(obs('4', EPIC_LAB, 'Z2'), map));
     expect(counter.list()).toEqual([{ system: EPIC_LAB, code: 'Z2', count: 3 }, { system: EPIC_LAB, code: 'Z1', count: 1 }]);
   });
+
+  it('caps the distinct codes it remembers and counts the rest as overflow', () => {
+    const counter = new UnmappedCounter(2);
+    counter.record(applyCodeMap(bundleOf(obs('1', EPIC_LAB, 'A1'), obs('2', EPIC_LAB, 'A2'), obs('3', EPIC_LAB, 'A3'), obs('4', EPIC_LAB, 'A1'), obs('5', EPIC_LAB, 'A4')), map));
+    expect(counter.list().map((c) => `${c.code}:${c.count}`)).toEqual(['A1:2', 'A2:1']);
+    expect(counter.overflow).toBe(2);
+  });
 });
 
 describe('codemap step', () => {
@@ -109,10 +116,13 @@ describe('codemap step', () => {
 
   it('warn: adds codings, puts one warning per unmapped code on the message, keeps stats', async () => {
     const step = createCodeMapStep([LAB_YAML], 'warn');
-    const env = await step(envelope(bundleOf(obs('1', EPIC_LAB, 'HGB'), obs('2', EPIC_LAB, 'XX'))), ctx) as Envelope;
-    expect(env.warnings).toEqual([{ stage: 'codemap', code: 'unmapped-code', message: `no mapping for ${EPIC_LAB}|XX`, path: 'Observation/2.code' }]);
-    await step(envelope(obs('3', EPIC_LAB, 'XX')), ctx);
-    expect(step.stats()).toEqual({ mapped: 1, unmapped: [{ system: EPIC_LAB, code: 'XX', count: 2 }] });
+    const env = await step(envelope(bundleOf(obs('1', EPIC_LAB, 'HGB'), obs('2', EPIC_LAB, 'XX'), obs('3', EPIC_LAB, 'YY'), obs('4', EPIC_LAB, 'XX'))), ctx) as Envelope;
+    expect(env.warnings).toEqual([
+      { stage: 'codemap', code: 'unmapped-code', message: `no mapping for ${EPIC_LAB}|XX (2 times)`, path: 'Observation/2.code' },
+      { stage: 'codemap', code: 'unmapped-code', message: `no mapping for ${EPIC_LAB}|YY`, path: 'Observation/3.code' },
+    ]);
+    await step(envelope(obs('5', EPIC_LAB, 'XX')), ctx);
+    expect(step.stats()).toEqual({ mapped: 1, unmapped: [{ system: EPIC_LAB, code: 'XX', count: 3 }, { system: EPIC_LAB, code: 'YY', count: 1 }], overflow: 0 });
   });
 
   it('keep: counts without warnings; error: fails the message naming the code', async () => {
@@ -147,7 +157,7 @@ describe('codemap step', () => {
     expect(message.get('OBX[2]-3.4')).toBe('999'); // the sender's own alternate code is kept
     expect(message.get('OBX[4]-3.4')).toBe('');
     expect(env.warnings.map((w) => w.path)).toEqual(['OBX[3]-3[1]']);
-    expect(step.stats()).toEqual({ mapped: 1, unmapped: [{ system: EPIC_LAB, code: 'ZZ', count: 1 }] });
+    expect(step.stats()).toEqual({ mapped: 1, unmapped: [{ system: EPIC_LAB, code: 'ZZ', count: 1 }], overflow: 0 });
   });
 });
 
@@ -175,7 +185,7 @@ describe('in a channel: MLLP → v2ToFhir → codemap → fhirToV2 → HTTP', ()
     expect([out.get('OBX[1]-3.1'), out.get('OBX[1]-3.3'), out.get('OBX[1]-3.4'), out.get('OBX[1]-3.6')]).toEqual(['TRIG', oid, '2571-8', 'LN']);
     expect(out.get('OBX[2]-3.4')).toBe('');
     const step = engine.channel('test')!.def.steps.find((s) => s.name.startsWith('codemap'))!.step as CodeMapStep;
-    expect(step.stats()).toEqual({ mapped: 1, unmapped: [{ system: EPIC_LAB, code: 'ZZZ', count: 1 }] });
+    expect(step.stats()).toEqual({ mapped: 1, unmapped: [{ system: EPIC_LAB, code: 'ZZZ', count: 1 }], overflow: 0 });
   });
 
   it('fhirToV2 on HL7 content sends the message to ERROR with the reason, nothing delivered', async () => {

@@ -76,10 +76,17 @@ function mapConcept(codings: unknown[], path: string, map: CodeMap, out: { mappe
   }
 }
 
-/** Running counts of unmapped codes per (system, code), e.g. one per channel. */
+/**
+ * Running counts of unmapped codes per (system, code), e.g. one per channel. Distinct codes
+ * are capped (a sender of random codes must not grow memory without bound); occurrences
+ * of codes beyond the cap are counted in `overflow`.
+ */
 export class UnmappedCounter {
   private readonly counts = new Map<string, { system: string; code: string; count: number }>();
   mapped = 0;
+  overflow = 0;
+
+  constructor(private readonly maxDistinct = 10_000) {}
 
   record(result: CodeMapResult): void {
     this.mapped += result.mapped;
@@ -87,7 +94,8 @@ export class UnmappedCounter {
       const key = `${u.system}|${u.code}`;
       const hit = this.counts.get(key);
       if (hit) hit.count++;
-      else this.counts.set(key, { system: u.system, code: u.code, count: 1 });
+      else if (this.counts.size < this.maxDistinct) this.counts.set(key, { system: u.system, code: u.code, count: 1 });
+      else this.overflow++;
     }
   }
 

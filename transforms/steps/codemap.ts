@@ -11,6 +11,8 @@ export interface CodeMapStats {
   readonly mapped: number;
   /** Codes of a mapped system with no entry, most frequent first. */
   readonly unmapped: { system: string; code: string; count: number }[];
+  /** Unmapped occurrences of codes beyond the 10,000 distinct ones remembered. */
+  readonly overflow: number;
 }
 
 /** The step function, with the channel's running counts. */
@@ -45,11 +47,21 @@ export function createCodeMapStep(files: readonly string[], unmapped: 'keep' | '
       throw new Error(`codemap: ${result.unmapped.length} unmapped code(s): ${first}`);
     }
     if (unmapped === 'warn') {
-      for (const u of result.unmapped) env.warnings.push({ stage: 'codemap', code: 'unmapped-code', message: `no mapping for ${u.system}|${u.code}`, path: u.path });
+      // One warning per distinct code in this message, at its first place, with how often it occurs.
+      const seen = new Map<string, { path: string; count: number }>();
+      for (const u of result.unmapped) {
+        const key = `${u.system}|${u.code}`;
+        const hit = seen.get(key);
+        if (hit) hit.count++;
+        else seen.set(key, { path: u.path, count: 1 });
+      }
+      for (const [key, { path: where, count }] of seen) {
+        env.warnings.push({ stage: 'codemap', code: 'unmapped-code', message: `no mapping for ${key}${count > 1 ? ` (${count} times)` : ''}`, path: where });
+      }
     }
     return env;
   };
-  return Object.assign(step, { stats: (): CodeMapStats => ({ mapped: counter.mapped, unmapped: counter.list() }) });
+  return Object.assign(step, { stats: (): CodeMapStats => ({ mapped: counter.mapped, unmapped: counter.list(), overflow: counter.overflow }) });
 }
 
 registerComponent({
