@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SUPPORTED_TYPES, v2ToFhir } from '../../transforms/v2-fhir/index.js';
+import { SUPPORTED_TYPES, v2ToFhir, type V2ToFhirOptions } from '../../transforms/v2-fhir/index.js';
 import { supportedCorpus } from '../../transforms/validate/corpus.js';
 import { isError, placeInBundle, startFhirValidator, type FhirValidator } from '../../transforms/validate/index.js';
 import type { FhirBundle } from '../../transforms/types.js';
@@ -17,7 +17,7 @@ let validator: FhirValidator;
 beforeAll(async () => { validator = await startFhirValidator(); }, 300_000);
 afterAll(async () => { await validator?.close(); });
 
-function convert(file: string, options?: Parameters<typeof v2ToFhir>[1]): FhirBundle {
+function convert(file: string, options?: Partial<V2ToFhirOptions>): FhirBundle {
   return v2ToFhir(readFileSync(file), options).result;
 }
 
@@ -58,9 +58,9 @@ describe('v2 → FHIR corpus', () => {
   // The other Bundle types and the Provenance options change the envelope (request entries,
   // MessageHeader first, an attachment): one message of each type in each of them.
   const firstOfEachType = [...new Map(messages.map((m) => [m.type, m])).values()];
-  const variants = [
+  const variants: ReadonlyArray<Partial<V2ToFhirOptions>> = [
     { bundle: 'batch' }, { bundle: 'collection' }, { bundle: 'message' }, { provenance: true, attachOriginal: true }, { timezone: 'America/Chicago' },
-  ] as const;
+  ];
   it.each(variants.map((v) => [JSON.stringify(v), v] as const))('with options %s, one message of each type validates with zero errors', async (_label, options) => {
     const failures: string[] = [];
     for (const m of firstOfEachType) {
