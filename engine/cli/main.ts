@@ -27,7 +27,7 @@ usage:
   sluice kafka tail TOPIC [--from-beginning] [--count N] print Kafka records (key, headers, value) as JSON lines
   sluice keys generate [--alg RS384|ES384] [--out DIR] [--kid K]  SMART backend key pair; prints the public JWKS
   sluice fhir search --config FILE --connection NAME 'Observation?patient=…' [--all]  search, print NDJSON
-  sluice fhir validate FILE...                            validate FHIR JSON/NDJSON with HAPI's validator (needs Java)
+  sluice fhir validate [--all] FILE...|-                 validate FHIR R4 JSON/NDJSON with HAPI FHIR (needs Java)
   sluice sim epic [--port 8040] [--seed N] [--patients N] [--messy] [--rate429 F] …  Epic-like FHIR + SMART simulator
 `;
 
