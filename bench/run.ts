@@ -25,7 +25,8 @@ async function main(): Promise<void> {
     } else parts.push(args[i]!);
   }
   const want = (name: string): boolean => parts.length === 0 || parts.includes(name);
-  for (const p of parts) if (p !== 'codec' && p !== 'mllp' && p !== 'engine') throw new Error(`unknown part ${JSON.stringify(p)} (codec | mllp | engine)`);
+  const PARTS = ['codec', 'convert', 'mllp', 'engine', 'kafka'];
+  for (const p of parts) if (!PARTS.includes(p)) throw new Error(`unknown part ${JSON.stringify(p)} (${PARTS.join(' | ')})`);
 
   const machine = machineInfo();
   const sections: string[] = ['# Sluice benchmark run', '', machineMarkdown(machine)];

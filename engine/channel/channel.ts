@@ -210,10 +210,12 @@ export class Channel {
         current = r;
       }
       for (const { name, step } of this.def.steps) {
+        const recorded = current.stages.length;
         const r = await step(current, ctx);
         if (r === FILTERED) return this.filtered(env, `step ${name}`);
         current = r;
-        current.stages.push({ stage: name, at: Date.now() });
+        // A step may record itself (with a summary); otherwise the channel records it.
+        if (current.stages.length === recorded) current.stages.push({ stage: name, at: Date.now() });
       }
     } catch (err) {
       const error = `transform failed: ${err instanceof Error ? err.message : String(err)}`;

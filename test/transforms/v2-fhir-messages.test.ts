@@ -25,9 +25,9 @@ function one(bundle: FhirBundle, type: string): R {
 
 describe('ADT', () => {
   const a01 = hl7(msh('ADT^A01^ADT_A01'), 'EVN|A01|20240301083000', PID, 'PD1|||CLINIC^^C1|777^HOUSE^GREG', 'NK1|1|DOE^JOHN|SPO^Spouse^HL70063||^PRN^PH^^^217^5550000', PV1, 'PV2|||CHEST PAIN^Chest pain^L',
-    'AL1|1|DA|70618^Penicillin^RXNORM|SV|Hives', 'DG1|1||I21.4^NSTEMI^I10|||A', seg('IN1', { 1: '1', 2: 'PLAN-A', 3: 'BCBS^^^^NIIP', 4: 'Blue Cross', 8: 'GRP-9', 12: '20240101', 13: '20241231', 15: 'HMO', 36: 'POL-123' }), 'ZPI|1|custom|data');
+    'AL1|1|DA|70618^Penicillin^RXNORM|SV|Hives', 'DG1|1||I21.4^NSTEMI^I10|||A', seg('PR1', { 1: '1', 3: '0210093^CABG^I10P', 5: '20240301100000', 6: 'P', 11: '555^CUTTER^SAM' }), seg('IN1', { 1: '1', 2: 'PLAN-A', 3: 'BCBS^^^^NIIP', 4: 'Blue Cross', 8: 'GRP-9', 12: '20240101', 13: '20241231', 15: 'HMO', 36: 'POL-123' }), 'ZPI|1|custom|data');
 
-  it('ADT^A01: Patient, Encounter, RelatedPerson, AllergyIntolerance, Condition, Coverage, MessageHeader, Provenance — all valid R4', () => {
+  it('ADT^A01: Patient, Encounter, RelatedPerson, AllergyIntolerance, Condition, Procedure, Coverage, MessageHeader, Provenance — all valid R4', () => {
     const { result, warnings } = v2ToFhir(a01);
     expect(validateBundle(result)).toEqual([]);
     expect(warnings).toEqual([]);
@@ -53,6 +53,11 @@ describe('ADT', () => {
     expect(one(result, 'RelatedPerson')).toMatchObject({ patient: { reference: patientUrl }, name: [{ family: 'DOE', given: ['JOHN'] }] });
     expect(one(result, 'AllergyIntolerance')).toMatchObject({ category: ['medication'], criticality: 'high', reaction: [{ manifestation: [{ text: 'Hives' }] }] });
     expect(one(result, 'Condition')).toMatchObject({ code: { coding: [{ system: 'http://hl7.org/fhir/sid/icd-10', code: 'I21.4' }] } });
+    expect(one(result, 'Procedure')).toMatchObject({
+      status: 'completed', code: { coding: [{ code: '0210093' }] }, performedDateTime: '2024-03-01T10:00:00+00:00',
+      category: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0230', code: 'P' }] },
+      performer: [{ function: { text: 'surgeon' }, actor: { display: 'SAM CUTTER' } }],
+    });
     expect(one(result, 'Coverage')).toMatchObject({ status: 'active', payor: [{ display: 'Blue Cross' }], class: [{ value: 'GRP-9' }], period: { start: '2024-01-01', end: '2024-12-31' } });
     // Z-segments are kept whole.
     const mh = one(result, 'MessageHeader');
@@ -154,7 +159,7 @@ describe('ORU^R01', () => {
   const obx = (n: number, type: string, code: string, value: string, units = '', status = 'F', extra = '') => `OBX|${n}|${type}|${code}||${value}|${units}|||||${status}${extra}`;
   const oru = hl7(
     msh('ORU^R01^ORU_R01'), PID,
-    'ORC|RE|PL-1^EHR|FI-1^LAB^2.16.1^ISO||CM',
+    'ORC|RE|PL-1^EHR|FI-1^LAB^2.16.1^ISO|GRP-1^EHR|CM',
     seg('OBR', { 1: '1', 2: 'PL-1^EHR', 3: 'FI-1^LAB^2.16.1^ISO', 4: '24323-8^Comprehensive metabolic panel^LN', 7: '20240301070000', 22: '20240301083000', 24: 'CH', 25: 'F' }),
     'NTE|1||Order comment',
     obx(1, 'NM', '2345-7^Glucose^LN', '0095.50', 'mg/dL^mg/dL^UCUM'),
@@ -215,8 +220,10 @@ describe('ORU^R01', () => {
     expect(requests.map((r) => r.status)).toEqual(['completed', 'active', 'active']);
     expect(requests.map((r) => r.identifier.map((i: R) => i.value))).toEqual([['PL-1', 'FI-1'], ['PL-2', 'FI-2'], ['FI-3']]);
     expect(requests[0]!.note).toEqual([{ text: 'Order comment' }]);
+    expect(requests[0]!.requisition).toMatchObject({ value: 'GRP-1' });
     const reports = resourcesOf<R>(result, 'DiagnosticReport');
     expect(reports.map((r) => r.status)).toEqual(['final', 'preliminary', 'final']);
+    expect(reports.map((r) => r.identifier.map((i: R) => `${i.type.coding[0].code} ${i.value}`))).toEqual([['PLAC PL-1', 'FILL FI-1'], ['PLAC PL-2', 'FILL FI-2'], ['FILL FI-3']]);
     expect(reports[0]!.result).toHaveLength(14);
     expect(reports[1]!.result).toHaveLength(1);
     expect(reports[0]!.issued).toBe('2024-03-01T08:30:00+00:00');
@@ -230,6 +237,16 @@ describe('ORU^R01', () => {
     expect(obs.find((o) => o.code.coding[0].code === '718-7')!.specimen).toBeUndefined();
     expect(obs[0]!.specimen).toEqual(specimenRef);
     expect(one(result, 'Specimen')).toMatchObject({ identifier: [{ value: 'SP-1' }], type: { coding: [{ code: 'BLD' }] }, collection: { collectedDateTime: '2024-03-01T06:50:00+00:00' } });
+  });
+
+  it('an order sent twice (same filler number) is one ServiceRequest and DiagnosticReport holding both groups', () => {
+    const twice = hl7(msh('ORU^R01'), PID,
+      'OBR|1||FI-9^LAB|1^A^L||||||||||||||||||||||F', obx(1, 'ST', 'X1^One^L', 'a'),
+      'OBR|2||FI-9^LAB|1^A^L||||||||||||||||||||||F', obx(1, 'ST', 'X2^Two^L', 'b'));
+    const { result } = v2ToFhir(twice);
+    expect(validateBundle(result)).toEqual([]);
+    expect(resourcesOf(result, 'ServiceRequest')).toHaveLength(1);
+    expect(one(result, 'DiagnosticReport').result).toHaveLength(2);
   });
 
   it('timestamps without an offset use the timezone option', () => {

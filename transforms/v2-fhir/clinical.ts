@@ -2,7 +2,7 @@ import type { Ctx, Reference } from './context.js';
 import { codeableConcept, cxIdentifier, eiIdentifier, tableConcept, xcnReference, type Json } from './datatypes.js';
 import type { SegmentReader } from './fields.js';
 
-/* AL1 → AllergyIntolerance, DG1 → Condition, IN1 → Coverage. */
+/* AL1 → AllergyIntolerance, DG1 → Condition, PR1 → Procedure, IN1 → Coverage. */
 
 const ALLERGY_CATEGORY: Readonly<Record<string, string>> = { DA: 'medication', FA: 'food', EA: 'environment', AA: 'environment', PA: 'environment', LA: 'environment', MA: '' };
 const CRITICALITY: Readonly<Record<string, string>> = { SV: 'high', MO: 'low', MI: 'low', U: 'unable-to-assess' };
@@ -48,6 +48,38 @@ export function conditionFromDg1(ctx: Ctx, dg1: SegmentReader, patient: Referenc
   if (clinician) c.asserter = clinician;
   const key = ident ? `${ident.system ?? ''}|${ident.value as string}` : `${patient.reference}|DG1|${dg1.str(1)}|${dg1.raw(3)}`;
   return ctx.add(c as { resourceType: string }, ctx.sender, key);
+}
+
+/** PR1 → Procedure (IG PR1 map): a reported procedure is `completed`. */
+export function procedureFromPr1(ctx: Ctx, pr1: SegmentReader, patient: Reference, encounter: Reference | undefined): Reference {
+  const p: Json = { resourceType: 'Procedure' };
+  const ident = eiIdentifier(pr1.field(19));
+  if (ident) p.identifier = [ident];
+  p.status = 'completed';
+  const category = tableConcept(pr1.str(6), '0230', pr1.field(6).str(2) || undefined);
+  if (category) p.category = category;
+  const code = codeableConcept(ctx, pr1.field(3), pr1.path(3));
+  const description = pr1.str(4);
+  if (code) {
+    if (description !== '' && code.text === undefined) code.text = description;
+    p.code = code;
+  } else if (description !== '') p.code = { text: description };
+  else ctx.warn('missing-required', 'PR1-3 (procedure code) is empty', pr1.path(3));
+  p.subject = patient;
+  if (encounter) p.encounter = encounter;
+  ctx.dateTime(p, 'performedDateTime', pr1.str(5), pr1.path(5));
+  const performers: Json[] = [];
+  for (const [field, role] of [[8, 'anesthesiologist'], [11, 'surgeon']] as const) {
+    for (const rep of pr1.reps(field)) {
+      const actor = xcnReference(rep);
+      if (actor) performers.push({ function: { text: role }, actor });
+    }
+  }
+  if (performers.length > 0) p.performer = performers;
+  const reasons = pr1.reps(15).map((r) => codeableConcept(ctx, r, pr1.path(15))).filter((c) => c !== undefined);
+  if (reasons.length > 0) p.reasonCode = reasons;
+  const key = ident ? `${ident.system ?? ''}|${ident.value as string}` : `${patient.reference}|PR1|${pr1.str(1)}|${pr1.raw(3)}|${pr1.raw(5)}`;
+  return ctx.add(p as { resourceType: string }, ctx.sender, key);
 }
 
 const SUBSCRIBER_RELATIONSHIP: Readonly<Record<string, string>> = { SEL: 'self', SPO: 'spouse', DOM: 'common', CHD: 'child', PAR: 'parent', EME: 'other', FTH: 'parent', MTH: 'parent', OTH: 'other' };

@@ -44,6 +44,7 @@ export const V2_TABLE_CODES: Readonly<Record<string, ReadonlySet<string>>> = {
   '0007': new Set(['A', 'C', 'E', 'L', 'N', 'R', 'U']),
   '0023': new Set(['1', '2', '3', '4', '5', '6', '7', '8', '9']),
   '0069': new Set(['CAR', 'MED', 'PUL', 'SUR', 'URO']),
+  '0230': new Set(['A', 'D', 'I', 'P']),
   '0086': new Set(['HMO', 'PPO', 'POS', 'DENTAL', 'MEDICARE', 'MEDICAID']),
   '0092': new Set(['R']),
   '0112': new Set(['01', '02', '03', '04', '05', '06', '07', '08', '09', '20', '21', '30', '40', '41', '42', '43', '50', '51', '61', '62', '63', '64', '65', '66', '70', '71', '72']),

@@ -71,6 +71,14 @@ export class Ctx {
     return { reference: fullUrl };
   }
 
+  /** The resource a reference from `add` stands for: the first one added with that id. */
+  resourceOf(ref: Reference): FhirResource {
+    const id = (ref.reference ?? '').slice('urn:uuid:'.length);
+    const entry = this.byId.get(id);
+    if (!entry) throw new Error(`no resource for ${ref.reference}`);
+    return entry.resource;
+  }
+
   /** A key for a resource with no identifier of its own: unique within this message. */
   localKey(segmentIndex: number, suffix = ''): string {
     return `${this.controlId}|${segmentIndex}${suffix}`;

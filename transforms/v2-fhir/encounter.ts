@@ -59,8 +59,8 @@ function participant(list: Json[], code: string, display: string, reps: V2Value[
 export function encounterFromPv1(ctx: Ctx, pv1: SegmentReader, pv2: SegmentReader | undefined, trigger: string, patient: Reference): Reference {
   const e: Json = { resourceType: 'Encounter' };
   const visit = pv1.field(19);
-  const id = cxIdentifier(ctx, visit, pv1.path(19));
-  if (id) e.identifier = [id];
+  const ids = [cxIdentifier(ctx, visit, pv1.path(19)), cxIdentifier(ctx, pv1.field(50), pv1.path(50))].filter((i) => i !== undefined);
+  if (ids.length > 0) e.identifier = ids;
   e.status = STATUS_BY_TRIGGER[trigger] ?? statusFromDates(pv1);
   const cls = pv1.str(2);
   const mapped = ENCOUNTER_CLASS[cls];

@@ -1,5 +1,5 @@
 import { ConversionError } from '../types.js';
-import { allergyFromAl1, conditionFromDg1, coverageFromIn1 } from './clinical.js';
+import { allergyFromAl1, conditionFromDg1, coverageFromIn1, procedureFromPr1 } from './clinical.js';
 import type { Ctx, Reference } from './context.js';
 import type { Json } from './datatypes.js';
 import { encounterFromPv1, hasVisit } from './encounter.js';
@@ -125,6 +125,7 @@ export function walk(ctx: Ctx, segments: readonly SegmentReader[], family: Messa
         if (order) push(order.request, 'reasonReference', condition);
         break;
       }
+      case 'PR1': if (patient) procedureFromPr1(ctx, seg, patient, encounter); break;
       case 'MRG': {
         if (patient) mergeFromMrg(ctx, seg, patient);
         else ctx.warn('missing-required', 'MRG without a PID before it', seg.path(1));

@@ -247,7 +247,8 @@ export function addObservation(ctx: Ctx, obx: SegmentReader, scope: ObservationS
     derivedFrom.push(ctx.add(doc as { resourceType: string }, ctx.sender, `${key}|ED|${i}`));
   });
   if (derivedFrom.length > 0) o.derivedFrom = derivedFrom;
-  return { ref: ctx.add(o as { resourceType: string }, ctx.sender, key), resource: o };
+  const ref = ctx.add(o as { resourceType: string }, ctx.sender, key);
+  return { ref, resource: ctx.resourceOf(ref) };
 }
 
 /** NTE → Annotation (NTE-3 repetitions are lines). */

@@ -39,7 +39,7 @@ function identifiers(orc: SegmentReader | undefined, obr: SegmentReader | undefi
   };
   const placer = { coding: [{ system: V2_0203, code: 'PLAC', display: 'Placer Identifier' }] };
   const filler = { coding: [{ system: V2_0203, code: 'FILL', display: 'Filler Identifier' }] };
-  for (const [seg, n, type] of [[orc, 2, placer], [obr, 2, placer], [orc, 3, filler], [obr, 3, filler]] as const) {
+  for (const [seg, n, type] of [[orc, 2, placer], [obr, 2, placer], [orc, 3, filler], [obr, 3, filler], [obr, 53, placer]] as const) {
     if (!seg) continue;
     const id = eiIdentifier(seg.field(n));
     if (id) push({ type, ...id });
@@ -75,6 +75,9 @@ export function serviceRequest(ctx: Ctx, orc: SegmentReader | undefined, obr: Se
     sr.subject = { display: 'unknown' };
   }
   if (scope.encounter) sr.encounter = scope.encounter;
+  // ORC-4 placer group number → requisition (IG ORC map).
+  const group = orc ? eiIdentifier(orc.field(4)) : undefined;
+  if (group) sr.requisition = group;
   if (orc) ctx.dateTime(sr, 'authoredOn', orc.str(9), orc.path(9));
   if (!sr.authoredOn && obr) ctx.dateTime(sr, 'authoredOn', obr.str(6), obr.path(6));
   if (obr && obr.str(7) !== '') ctx.dateTime(sr, 'occurrenceDateTime', obr.str(7), obr.path(7));
@@ -86,14 +89,16 @@ export function serviceRequest(ctx: Ctx, orc: SegmentReader | undefined, obr: Se
   }
   const k = orderKey(ctx, orc, obr);
   const ref = ctx.add(sr as { resourceType: string }, k.authority, k.key, k.token ? `identifier=${k.token}` : undefined);
-  return { ref, resource: sr, key: `${k.authority}|${k.key}` };
+  // An order seen twice (same filler number) is one resource: later segments add to the first.
+  return { ref, resource: ctx.resourceOf(ref), key: `${k.authority}|${k.key}` };
 }
 
 /** OBR in an ORU → DiagnosticReport based on the order's ServiceRequest. */
 export function diagnosticReport(ctx: Ctx, orc: SegmentReader | undefined, obr: SegmentReader, scope: OrderScope, basedOn: Reference): { ref: Reference; resource: Json } {
   const dr: Json = { resourceType: 'DiagnosticReport' };
-  const filler = eiIdentifier(obr.field(3)) ?? (orc ? eiIdentifier(orc.field(3)) : undefined);
-  if (filler) dr.identifier = [{ type: { coding: [{ system: V2_0203, code: 'FILL', display: 'Filler Identifier' }] }, ...filler }];
+  // Filler and placer numbers (IG OBR map); the ORC's when the OBR has none.
+  const ids = identifiers(orc, obr);
+  if (ids.length > 0) dr.identifier = ids;
   dr.basedOn = [basedOn];
   const statusCode = obr.str(25);
   const status = REPORT_STATUS[statusCode.toUpperCase()];
@@ -120,7 +125,7 @@ export function diagnosticReport(ctx: Ctx, orc: SegmentReader | undefined, obr: 
   if (interpreters.length > 0) dr.resultsInterpreter = interpreters;
   const k = orderKey(ctx, orc, obr);
   const ref = ctx.add(dr as { resourceType: string }, k.authority, k.key);
-  return { ref, resource: dr };
+  return { ref, resource: ctx.resourceOf(ref) };
 }
 
 /** SPM → Specimen. */
