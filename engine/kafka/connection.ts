@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { zDuration } from '../duration.js';
 import { registerComponent, type CreateContext } from '../registry.js';
 import { BatchingProducer, type BatchOptions } from './batcher.js';
 import { createAdmin, createConsumer, type ClientOptions, type ConsumerOptions, type KafkaAdmin, type KafkaConsumer } from './client.js';
@@ -12,8 +13,8 @@ export function defaultBrokers(): string[] {
 export const kafkaConnectionSchema = z.object({
   brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, { error: 'expected host:port' })).min(1).optional().describe('bootstrap brokers; default SLUICE_KAFKA_BROKERS or 127.0.0.1:9092'),
   clientId: z.string().default('sluice'),
-  requestTimeout: z.number().int().positive().default(10_000).describe('ms per request'),
-  linger: z.number().int().min(0).default(2).describe('ms a record may wait to share a produce request'),
+  requestTimeout: zDuration.default(10_000).describe('per request'),
+  linger: zDuration.default(2).describe('how long a record may wait to share a produce request'),
   maxBatch: z.number().int().positive().default(500).describe('records per produce request at most'),
 }).strict();
 export type KafkaConnectionOptions = z.output<typeof kafkaConnectionSchema>;

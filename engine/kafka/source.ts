@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { zDuration } from '../duration.js';
 import { KeyedSerializer } from '../channel/keyed.js';
 import type { Intake, Outcome, Source, SourceMeta } from '../channel/types.js';
 import { registerComponent } from '../registry.js';
@@ -13,9 +14,9 @@ const schema = z.object({
   groupId: z.string().min(1).optional().describe('consumer group; default sluice.<channel>'),
   fromBeginning: z.boolean().default(true).describe('a new group starts at the earliest offset (false: only new records)'),
   maxInFlight: z.number().int().positive().default(64).describe('records handed to the channel and not yet stored; fetching pauses at this many'),
-  commitInterval: z.number().int().min(0).default(200).describe('ms between offset commits (a crash re-delivers at most this much)'),
+  commitInterval: zDuration.default(200).describe('time between offset commits (a crash re-delivers about this much)'),
   deadLetterTopic: z.string().min(1).optional().describe('records the channel rejects (not HL7, ...) are also copied here'),
-  sessionTimeout: z.number().int().min(6000).default(10_000).describe('ms before the group gives a silent member\'s partitions away'),
+  sessionTimeout: zDuration.default(10_000).describe('how long before the group gives a silent member\'s partitions away (at least 6s; the broker\'s minimum)'),
 }).strict();
 
 const RETRY_MS = 500;
@@ -74,7 +75,7 @@ class ConsumerRun {
   private tracker = new OffsetTracker();
   private readonly handling = new Set<Promise<void>>();
   private commitTimer: NodeJS.Timeout | undefined;
-  private committing: Promise<void> = Promise.resolve();
+  private committing: Promise<void> | undefined;
   private paused = false;
   private stopping = false;
 
@@ -91,7 +92,7 @@ class ConsumerRun {
   }
 
   private async join(): Promise<void> {
-    const consumer = this.lease.connection.consumer({ groupId: this.o.groupId, topics: this.o.topics, fromBeginning: this.o.fromBeginning, sessionTimeoutMs: this.o.sessionTimeout });
+    const consumer = this.lease.connection.consumer({ groupId: this.o.groupId, topics: this.o.topics, fromBeginning: this.o.fromBeginning, sessionTimeoutMs: Math.max(6000, this.o.sessionTimeout) });
     this.consumer = consumer;
     // A fresh member starts from the committed offsets, so it gets a fresh tracker; records of
     // the old member still being stored finish, and their re-delivery is a duplicate.
@@ -125,7 +126,8 @@ class ConsumerRun {
     this.consumer?.pause();
     // Records being stored finish (bounded): their offsets are committed; the rest is re-delivered later.
     await Promise.race([Promise.allSettled([...this.handling]), new Promise((r) => setTimeout(r, 10_000).unref())]);
-    await this.commit();
+    await this.commit(); // a round already running…
+    await this.commit(); // …then one with everything finished since
     await this.consumer?.close();
     this.consumer = undefined;
     await this.lease.release();
@@ -192,21 +194,26 @@ class ConsumerRun {
     throw new Error('stopping');
   }
 
-  /** Commits serially: a slow commit never overlaps the next. */
+  /**
+   * Commits what is committable, one round at a time (a tick while a round is running is
+   * skipped, so slow commits never pile up); the partitions of a round go in parallel.
+   */
   private commit(): Promise<void> {
-    this.committing = this.committing.then(async () => {
+    if (this.committing) return this.committing;
+    const round = (async () => {
       const { consumer, tracker } = this;
       if (!consumer) return;
-      for (const r of tracker.take()) {
+      await Promise.all(tracker.take().map(async (r) => {
         try {
           await consumer.commit(r);
         } catch (err) {
-          // A rebalance or broker restart: try again next tick; at worst the records are re-delivered.
+          // A rebalance or broker restart: try again next round; at worst the records are re-delivered.
           tracker.retry(r);
           this.logger.debug({ err: (err as Error).message }, 'kafka offset commit failed');
         }
-      }
-    });
-    return this.committing;
+      }));
+    })().finally(() => { this.committing = undefined; });
+    this.committing = round;
+    return round;
   }
 }

@@ -1,10 +1,16 @@
+import { rm } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { adt } from '../helpers/channel.js';
+import { adt, tempEngineConfig } from '../helpers/channel.js';
+import { Capture } from '../helpers/streams.js';
+import { main } from '../../engine/cli/main.js';
 import { eventually } from '../helpers/http-sink.js';
-import { freePort, FAST_QUEUE, messageOf, mllpPort, mllpSender, onClose, startEngine, untilStatus } from '../helpers/engine.js';
+import { freePort, FAST_QUEUE, messageOf, mllpPort, mllpSender, onClose, sleep, startEngine, untilStatus } from '../helpers/engine.js';
 import { createAdmin } from '../../engine/kafka/client.js';
-import { KafkaConnection } from '../../engine/kafka/connection.js';
-import { readTopic, requireBroker, TEST_BROKERS, uniqueTopic } from './helpers.js';
+import { KafkaConnection, kafkaConnectionSchema } from '../../engine/kafka/connection.js';
+import type { Intake, Source } from '../../engine/channel/types.js';
+import { silentLogger } from '../../engine/log.js';
+import { getComponent } from '../../engine/registry.js';
+import { committedOffset, readTopic, requireBroker, TEST_BROKERS, uniqueTopic } from './helpers.js';
 
 beforeAll(() => requireBroker());
 
@@ -45,6 +51,16 @@ describe('kafka destination', () => {
     expect(JSON.parse(patient!.value.toString())).toMatchObject({ resourceType: 'Patient' });
     const [encounter] = await readTopic(`${prefix}.Encounter`, 1);
     expect(encounter?.key).toBe('MRN5');
+  });
+
+  it("uses the engine's only kafka connection when none is named", async () => {
+    const topic = uniqueTopic('conn');
+    const config = await tempEngineConfig({ connections: { 'test-kafka': { component: 'kafka', options: kafkaConnectionSchema.parse({ brokers: TEST_BROKERS, clientId: 'conn-test' }) } } });
+    onClose(() => rm(config.dataDir, { recursive: true, force: true }));
+    const engine = await startEngine({ source: { mllp: { port: 0 } }, destinations: { out: { kafka: { topic } } } }, { config });
+    await mllpSender(mllpPort(engine)).send(adt('N1', 'MRN9'));
+    await untilStatus(engine.store, (await messageOf(engine.store, 'N1')).id, 'SENT', 15_000);
+    expect((await readTopic(topic, 1))[0]?.key).toBe('MRN9');
   });
 
   it('is a permanent error when the topic must exist and does not', async () => {
@@ -106,13 +122,71 @@ describe('kafka source', () => {
   });
 });
 
-async function committedOffset(groupId: string, topic: string, partition: number): Promise<bigint | undefined> {
-  const { Consumer } = await import('@platformatic/kafka');
-  const c = new Consumer({ clientId: 'test', groupId, bootstrapBrokers: TEST_BROKERS });
-  try {
-    const offsets = await c.listCommittedOffsets({ topics: [{ topic, partitions: [partition] }] });
-    return offsets.get(topic)?.[partition];
-  } finally {
-    await c.close(true);
-  }
-}
+describe('kafka source flow control', () => {
+  it('keeps at most maxInFlight records at the intake, one key in order, and retries a store failure', async () => {
+    const topic = uniqueTopic('flow');
+    const conn = new KafkaConnection({ brokers: TEST_BROKERS });
+    onClose(() => conn.close());
+    await conn.ensureTopics([topic], 2, 1);
+    const total = 120;
+    await conn.producer.send(Array.from({ length: total }, (_, i) => ({ topic, key: `K${i % 6}`, value: `${i}` })));
+
+    const spec = getComponent('source', 'kafka')!;
+    const source = spec.create(spec.schema.parse({ topics: topic, brokers: TEST_BROKERS, groupId: uniqueTopic('flow'), maxInFlight: 4, commitInterval: 20 }), { channel: 'flow', dataDir: '.', logger: silentLogger }) as Source;
+    let active = 0;
+    let peak = 0;
+    let failedOnce = false;
+    const order = new Map<string, number[]>();
+    const sourceIds = new Set<string>();
+    // The channel's side of the contract, slowed down: 'error' (store failure) must be retried.
+    const intake: Intake = async (raw, meta) => {
+      active++;
+      peak = Math.max(peak, active);
+      await sleep(5);
+      active--;
+      const n = Number(Buffer.from(raw).toString());
+      if (n === 7 && !failedOnce) { failedOnce = true; return { status: 'error', ackCode: 'AE', text: 'store down' }; }
+      const key = (meta as { key?: string }).key ?? '';
+      order.set(key, [...(order.get(key) ?? []), n]);
+      sourceIds.add(meta.sourceId ?? '');
+      return { status: 'accepted', ackCode: 'AA' };
+    };
+    await source.start(intake);
+    onClose(() => source.stop());
+    await eventually(() => sourceIds.size === total, 20_000, `${total} records accepted`);
+    expect(peak).toBeLessThanOrEqual(4);
+    expect(peak).toBeGreaterThan(1); // different keys do run in parallel
+    expect(failedOnce).toBe(true);
+    for (const [key, ns] of order) expect(ns, key).toEqual([...ns].sort((a, b) => a - b));
+    expect([...sourceIds][0]).toMatch(new RegExp(`^${topic.replace(/\./g, '\\.')}/[01]/\\d+$`));
+  });
+});
+
+describe('sluice kafka tail', () => {
+  it('prints records as JSON lines with key, headers and value; exits 1 when --count is not reached in time', async () => {
+    const topic = uniqueTopic('tail');
+    const conn = new KafkaConnection({ brokers: TEST_BROKERS });
+    onClose(() => conn.close());
+    await conn.ensureTopics([topic], 1, 1);
+    await conn.producer.send([
+      { topic, key: 'MRN1', value: 'first', headers: { 'sluice-control-id': 'T1' } },
+      { topic, key: 'MRN1', value: 'second', headers: { 'sluice-control-id': 'T2' } },
+    ]);
+    const out = new Capture();
+    const err = new Capture();
+    const code = await main(['kafka', 'tail', topic, '--brokers', TEST_BROKERS.join(','), '--from-beginning', '--count', '2', '--timeout', '15s'], { out, err });
+    expect(err.text).toBe('');
+    expect(code).toBe(0);
+    const lines = out.text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toMatchObject([
+      { topic, partition: 0, offset: '0', key: 'MRN1', headers: { 'sluice-control-id': 'T1' }, value: 'first' },
+      { topic, partition: 0, offset: '1', key: 'MRN1', headers: { 'sluice-control-id': 'T2' }, value: 'second' },
+    ]);
+
+    const short = new Capture();
+    const shortErr = new Capture();
+    expect(await main(['kafka', 'tail', topic, '--brokers', TEST_BROKERS.join(','), '--from-beginning', '--count', '3', '--timeout', '3s'], { out: short, err: shortErr })).toBe(1);
+    expect(short.text.trim().split('\n')).toHaveLength(2);
+    expect(shortErr.text).toMatch(/2 of 3 records/);
+  });
+});

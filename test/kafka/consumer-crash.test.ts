@@ -7,7 +7,7 @@ import { tempDir } from '../helpers/engine.js';
 import { KafkaConnection } from '../../engine/kafka/connection.js';
 import { openStore } from '../../engine/store/index.js';
 import type { MessageStore } from '../../engine/store/types.js';
-import { requireBroker, TEST_BROKERS, uniqueTopic } from './helpers.js';
+import { committedOffset, requireBroker, TEST_BROKERS, uniqueTopic } from './helpers.js';
 
 /*
  * The engine consuming a topic (a Kafka source channel, in a child process) is SIGKILLed
@@ -69,6 +69,13 @@ describe('Kafka source consumer killed mid-batch', () => {
       const duplicates = rows.filter((r) => r.error === 'duplicate').length;
       process.stdout.write(`consumer crash: ${rows.length} rows, ${RECORDS} distinct records stored after ${KILL_AT.length} SIGKILLs; ${duplicates} re-delivered record(s) recognised as duplicates\n`);
       expect(rows.length - duplicates).toBe(RECORDS);
+      // And the group's offsets reach the end of every partition (nothing left to re-deliver).
+      const committed = async (): Promise<bigint> => {
+        let sum = 0n;
+        for (const p of [0, 1, 2]) sum += (await committedOffset(groupId, topic, p)) ?? 0n;
+        return sum;
+      };
+      await eventually(async () => (await committed()) === BigInt(RECORDS), 10_000, 'all offsets committed');
     } finally {
       engine.kill('SIGTERM');
       await store.close();

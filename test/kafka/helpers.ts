@@ -33,3 +33,16 @@ export function tally(records: readonly ConsumedRecord[], expected: readonly str
   const duplicates = new Map([...seen].filter(([, n]) => n > 1));
   return { missing: expected.filter((id) => !seen.has(id)), duplicates };
 }
+
+/** The committed offset of a group on one partition (undefined: nothing committed). */
+export async function committedOffset(groupId: string, topic: string, partition: number, brokers = TEST_BROKERS): Promise<bigint | undefined> {
+  const { Consumer } = await import('@platformatic/kafka');
+  const c = new Consumer({ clientId: 'test', groupId, bootstrapBrokers: brokers });
+  try {
+    const offsets = await c.listCommittedOffsets({ topics: [{ topic, partitions: [partition] }] });
+    const o = offsets.get(topic)?.[partition];
+    return o === undefined || o < 0n ? undefined : o;
+  } finally {
+    await c.close(true);
+  }
+}
