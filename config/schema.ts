@@ -16,6 +16,7 @@ const NAME_HINT = 'expected lowercase letters, digits and "-", e.g. adt-in';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const QUEUE_MODES = ['never', 'on-failure', 'always'] as const;
 export const RESPOND_FROM = ['received', 'processed', 'delivered'] as const;
+export const DATA_TYPES = ['hl7v2', 'fhir'] as const;
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type QueueMode = (typeof QUEUE_MODES)[number];
@@ -88,6 +89,8 @@ export interface ChannelConfig {
   readonly enabled: boolean;
   readonly source: ComponentRef;
   readonly respondFrom: RespondFrom;
+  /** What the source delivers: HL7 v2 (default) or FHIR R4 JSON. */
+  readonly dataType: (typeof DATA_TYPES)[number];
   readonly duplicates: { readonly enabled: boolean; readonly window: number };
   readonly orderingKey: string;
   readonly filter?: FilterConfig;
@@ -198,6 +201,7 @@ export function channelSchema(mode: SchemaMode) {
       enabled: z.boolean().default(true),
       source: componentRef('source', mode).meta({ description: 'Exactly one registered source.' }),
       respondFrom: z.enum(RESPOND_FROM).default('received').meta({ description: 'When the ACK is sent: on receipt, after steps, or after delivery.' }),
+      dataType: z.enum(DATA_TYPES).default('hl7v2').meta({ description: 'What the source delivers: hl7v2 (default) or fhir (R4 JSON, a resource or Bundle; ordered by its patient reference, duplicates detected by the source id such as a Kafka offset).' }),
       duplicates: z
         .strictObject({
           window: durationSchema().prefault('24h').meta({ description: 'How long a message id is remembered (default 24h).' }),

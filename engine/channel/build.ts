@@ -26,6 +26,7 @@ export function buildChannel(cfg: ChannelConfig, ctx: CreateContext, replaceDest
     name: cfg.name,
     source: create<Source>('source', cfg.source.component, cfg.source.options, ctx),
     respondFrom: cfg.respondFrom,
+    dataType: cfg.dataType,
     duplicates: { enabled: cfg.duplicates.enabled, windowMs: cfg.duplicates.window },
     orderingKey: cfg.orderingKey,
     patientPath: 'PID-3[1].1',

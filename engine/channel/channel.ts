@@ -1,7 +1,8 @@
-import { buildAck, buildNak, HL7_ERROR, Hl7ParseError, parseHl7, type Hl7Message } from '../hl7/index.js';
+import { buildNak, HL7_ERROR } from '../hl7/index.js';
 import type { Logger } from '../log.js';
 import type { DeliveryStatus, MessageStatus, MessageStore, PendingWork } from '../store/types.js';
 import { FILTERED, contentText, contentType, type Envelope } from './envelope.js';
+import { InputError, parseInput, type DataType, type ParsedInput } from './input.js';
 import { KeyedSerializer } from './keyed.js';
 import { DestinationQueue, type DeliveryTicket } from './queue.js';
 import type { QueuePolicy } from './policy.js';
@@ -22,6 +23,8 @@ export interface ChannelDefinition {
   readonly name: string;
   readonly source: Source;
   readonly respondFrom: RespondFrom;
+  /** What the source delivers: HL7 v2 (default) or FHIR JSON. */
+  readonly dataType?: DataType;
   readonly duplicates: { readonly enabled: boolean; readonly windowMs: number };
   /** HL7 path of the ordering key; messages with one key are delivered in order. */
   readonly orderingKey: string;
@@ -102,19 +105,17 @@ export class Channel {
   /** Takes one message from a source. Never answers AA before the message is durably stored. */
   readonly intake: Intake = async (raw: Uint8Array, meta: SourceMeta): Promise<Outcome> => {
     const receivedAt = Date.now();
-    let message: Hl7Message;
+    let input: ParsedInput;
     try {
-      message = parseHl7(raw);
+      input = this.parse(raw, meta);
     } catch (err) {
-      if (!(err instanceof Hl7ParseError)) throw err;
+      if (!(err instanceof InputError)) throw err;
       return this.rejectUnparsable(raw, meta, receivedAt, err);
     }
-    const controlId = message.controlId || meta.sourceId;
-    const sender = `${message.getRaw('MSH-3')}^${message.getRaw('MSH-4')}`;
+    const { controlId, sender } = input;
     const common = {
       channel: this.name, receivedAt, sourceKind: meta.kind, peer: meta.peer, controlId, sender,
-      messageType: message.messageType, patientId: message.get(this.def.patientPath) || undefined,
-      orderingKey: message.get(this.def.orderingKey) || '', raw,
+      messageType: input.messageType, patientId: input.patientId, orderingKey: input.orderingKey, raw,
     };
 
     const dupKey = this.def.duplicates.enabled && controlId ? `${sender}\u0000${controlId}` : undefined;
@@ -127,9 +128,9 @@ export class Channel {
         try {
           const id = await this.store.receive({ ...common, duplicateOf, status: 'FILTERED', error: 'duplicate' });
           this.logger.info({ messageId: id, duplicateOf }, 'duplicate message acknowledged, not processed');
-          return { status: 'accepted', ackCode: 'AA', messageId: id, duplicateOf, text: 'duplicate', ack: buildAck(message, { code: 'AA' }) };
+          return { status: 'accepted', ackCode: 'AA', messageId: id, duplicateOf, text: 'duplicate', ack: input.ack('AA') };
         } catch (err) {
-          return this.storeFailed(message, err);
+          return this.storeFailed(input, err);
         }
       }
       this.inFlightKeys.add(dupKey);
@@ -140,25 +141,29 @@ export class Channel {
       id = await this.store.receive(common);
     } catch (err) {
       if (dupKey) this.inFlightKeys.delete(dupKey);
-      return this.storeFailed(message, err);
+      return this.storeFailed(input, err);
     }
     const env: Envelope = {
       id, channel: this.name, receivedAt, source: { kind: meta.kind, peer: meta.peer, controlId, sender },
-      raw, content: { kind: 'hl7v2', message }, key: common.orderingKey, warnings: [], stages: [{ stage: 'received', at: receivedAt }],
+      raw, content: input.content, key: common.orderingKey, warnings: [], stages: [{ stage: 'received', at: receivedAt }],
     };
     const processed = this.track(this.pipeline.run(env.key ?? '', () => this.process(env)).finally(() => { if (dupKey) this.inFlightKeys.delete(dupKey); }));
 
-    if (this.def.respondFrom === 'received') return accepted(message, id);
+    if (this.def.respondFrom === 'received') return accepted(input, id);
     const result = await processed;
-    if (result.status === 'FAILED') return { status: 'error', ackCode: 'AE', messageId: id, text: result.error, ack: buildAck(message, { code: 'AE', error: { text: result.error } }) };
-    if (this.def.respondFrom === 'processed' || result.status === 'FILTERED') return accepted(message, id);
+    if (result.status === 'FAILED') return { status: 'error', ackCode: 'AE', messageId: id, text: result.error, ack: input.ack('AE', { error: { text: result.error } }) };
+    if (this.def.respondFrom === 'processed' || result.status === 'FILTERED') return accepted(input, id);
     const first = worstOf(await Promise.all(result.tickets.map((t) => t.first)));
     if (first === 'ERROR') {
       const text = 'delivery failed';
-      return { status: 'error', ackCode: 'AE', messageId: id, text, ack: buildAck(message, { code: 'AE', error: { text } }) };
+      return { status: 'error', ackCode: 'AE', messageId: id, text, ack: input.ack('AE', { error: { text } }) };
     }
-    return accepted(message, id, first === 'QUEUED' ? 'queued for retry' : undefined);
+    return accepted(input, id, first === 'QUEUED' ? 'queued for retry' : undefined);
   };
+
+  private parse(raw: Uint8Array, meta: SourceMeta): ParsedInput {
+    return parseInput(this.def.dataType ?? 'hl7v2', raw, meta, { orderingKey: this.def.orderingKey, patientPath: this.def.patientPath });
+  }
 
   /** Re-runs a stored message (reprocess), keeping its id. */
   async reprocess(id: string): Promise<void> {
@@ -180,15 +185,15 @@ export class Channel {
 
   private resume(work: PendingWork, raw: Uint8Array): Promise<Processed> {
     const m = work.message;
-    let message: Hl7Message;
+    let input: ParsedInput;
     try {
-      message = parseHl7(raw);
+      input = this.parse(raw, { kind: m.sourceKind, peer: m.peer, sourceId: m.controlId });
     } catch (err) {
       return this.store.updateMessage(m.id, { status: 'ERROR', error: (err as Error).message }).then(() => ({ status: 'FAILED' as const, error: (err as Error).message }));
     }
     const env: Envelope = {
       id: m.id, channel: this.name, receivedAt: m.receivedAt, source: { kind: m.sourceKind, peer: m.peer, controlId: m.controlId, sender: m.sender },
-      raw, content: { kind: 'hl7v2', message }, key: m.orderingKey ?? '', warnings: [], stages: [{ stage: 'resumed', at: Date.now() }],
+      raw, content: input.content, key: m.orderingKey ?? '', warnings: [], stages: [{ stage: 'resumed', at: Date.now() }],
     };
     return this.track(this.pipeline.run(env.key ?? '', () => this.process(env, work)));
   }
@@ -271,8 +276,8 @@ export class Channel {
     return { status: 'FILTERED', reason };
   }
 
-  private async rejectUnparsable(raw: Uint8Array, meta: SourceMeta, receivedAt: number, err: Hl7ParseError): Promise<Outcome> {
-    const text = `not a valid HL7 v2 message: ${err.message}`;
+  private async rejectUnparsable(raw: Uint8Array, meta: SourceMeta, receivedAt: number, err: InputError): Promise<Outcome> {
+    const text = err.message;
     const nak = buildNak({ code: 'AR', error: { code: HL7_ERROR.segmentSequence, text } });
     try {
       // Bad input loses nothing: it is stored as ERROR where it can be found and fixed.
@@ -283,13 +288,13 @@ export class Channel {
     }
   }
 
-  private storeFailed(message: Hl7Message, err: unknown): Outcome {
+  private storeFailed(input: ParsedInput, err: unknown): Outcome {
     this.logger.error({ err: (err as Error).message }, 'store write failed: message not accepted');
     const text = 'message could not be stored; resend later';
-    return { status: 'error', ackCode: 'AE', text, ack: buildAck(message, { code: 'AE', error: { code: HL7_ERROR.applicationInternalError, text } }) };
+    return { status: 'error', ackCode: 'AE', text, ack: input.ack('AE', { error: { code: HL7_ERROR.applicationInternalError, text } }) };
   }
 }
 
-function accepted(message: Hl7Message, id: string, text?: string): Outcome {
-  return { status: 'accepted', ackCode: 'AA', messageId: id, text, ack: buildAck(message, { code: 'AA', text }) };
+function accepted(input: ParsedInput, id: string, text?: string): Outcome {
+  return { status: 'accepted', ackCode: 'AA', messageId: id, text, ack: input.ack('AA', { text }) };
 }

@@ -6,22 +6,26 @@ import { Engine } from '../engine.js';
 import { createLogger } from '../log.js';
 import { listComponents } from '../registry.js';
 import { parse } from './args.js';
+import { ensureLocalKafka } from './local-kafka.js';
 import { CliError } from './errors.js';
 import { untilStopped } from './signals.js';
 
 export async function runCommand(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream, signal?: AbortSignal): Promise<number> {
-  const { values } = parse(argv, { config: { type: 'string', short: 'c' } }, 'sluice run [--config sluice.yaml]');
+  const { values } = parse(argv, { config: { type: 'string', short: 'c' }, 'local-kafka': { type: 'boolean' } }, 'sluice run [--config sluice.yaml] [--local-kafka]');
   const loaded = loadConfig(values.config);
   if (loaded.errors.length) {
     err.write(formatErrors(loaded.errors) + '\n');
     return 1;
   }
   const logger = createLogger({ level: loaded.engine.log.level, destination: err });
-  const engine = await Engine.open(loaded.engine, logger).catch((e: Error) => { throw new CliError(`cannot open the message store: ${e.message}`); });
+  const channels = loaded.channels.map((c) => c.config);
+  const stopKafka = values['local-kafka'] ? await ensureLocalKafka(loaded.engine, channels, out) : async () => {};
+  const engine = await Engine.open(loaded.engine, logger).catch(async (e: Error) => { await stopKafka(); throw new CliError(`cannot open the message store: ${e.message}`); });
   try {
-    await engine.startAll(loaded.channels.map((c) => c.config));
+    await engine.startAll(channels);
   } catch (e) {
     await engine.stop().catch(() => {});
+    await stopKafka();
     throw new CliError(`cannot start channels: ${(e as Error).message}`);
   }
   out.write(`sluice running: store ${loaded.engine.store.url ? 'postgresql' : `sqlite in ${loaded.engine.dataDir}`}\n`);
@@ -29,6 +33,7 @@ export async function runCommand(argv: string[], out: NodeJS.WritableStream, err
   await untilStopped(signal);
   out.write('stopping: draining in-flight messages\n');
   await engine.stop();
+  await stopKafka();
   return 0;
 }
 

@@ -17,6 +17,7 @@ export interface TestChannel {
   name?: string;
   source: Record<string, unknown>;
   respondFrom?: ChannelConfig['respondFrom'];
+  dataType?: ChannelConfig['dataType'];
   duplicates?: { enabled: boolean; window: number };
   filter?: FilterConfig;
   steps?: Record<string, unknown>[];
@@ -36,6 +37,7 @@ export function channelConfig(t: TestChannel): ChannelConfig {
     enabled: true,
     source: ref('source', t.source),
     respondFrom: t.respondFrom ?? 'received',
+    dataType: t.dataType ?? 'hl7v2',
     duplicates: t.duplicates ?? { enabled: true, window: 86_400_000 },
     orderingKey: 'PID-3.1',
     filter: t.filter,

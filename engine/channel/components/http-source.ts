@@ -41,7 +41,7 @@ registerComponent({
         if (tooLarge) return;
         intake(Buffer.concat(chunks), { kind: 'http', peer: `${req.socket.remoteAddress}:${req.socket.remotePort}` }).then((outcome) => {
           const code = outcome.status === 'accepted' ? 200 : outcome.status === 'rejected' ? 422 : 503;
-          res.writeHead(code, { 'content-type': 'x-application/hl7-v2+er7', ...(outcome.messageId ? { 'x-sluice-message-id': outcome.messageId } : {}) });
+          res.writeHead(code, { 'content-type': outcome.ack ? 'x-application/hl7-v2+er7' : 'text/plain; charset=utf-8', ...(outcome.messageId ? { 'x-sluice-message-id': outcome.messageId } : {}) });
           res.end(outcome.ack ?? outcome.text ?? '');
         }, (err: unknown) => {
           ctx.logger.error({ channel: ctx.channel, err: (err as Error).message }, 'http intake failed');

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { parseHl7 } from '../../engine/hl7/index.js';
+import { KafkaConnection } from '../../engine/kafka/connection.js';
+import { freePort, httpSink, onClose, startEngine } from '../helpers/engine.js';
+import { eventually } from '../helpers/http-sink.js';
+import { TEST_BROKERS, uniqueTopic } from './helpers.js';
+
+const observation = (id: string, patient: string, value: number) => JSON.stringify({
+  resourceType: 'Observation', id, status: 'final',
+  code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }] },
+  subject: { reference: `Patient/${patient}` },
+  effectiveDateTime: '2026-11-29T08:30:00Z',
+  valueQuantity: { value, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
+});
+
+describe('FHIR from Kafka to HL7 v2 over MLLP (real broker)', () => {
+  it('turns each Observation record into an ORU^R01 delivered over MLLP, in order per patient', async () => {
+    const topic = uniqueTopic('fhir-obs');
+    const conn = new KafkaConnection({ brokers: TEST_BROKERS });
+    onClose(() => conn.close());
+    await conn.ensureTopics([topic], 3, 1);
+    const records = Array.from({ length: 30 }, (_, i) => ({ topic, key: `Patient/p${i % 3}`, value: observation(`o${i}`, `p${i % 3}`, 60 + i) }));
+    await conn.producer.send(records);
+
+    const { sink, url } = await httpSink();
+    const lisPort = await freePort();
+    const engine = await startEngine([
+      { name: 'lis', source: { mllp: { port: lisPort } }, destinations: { out: { http: { url } } } },
+      {
+        name: 'obs', dataType: 'fhir',
+        source: { kafka: { topics: topic, brokers: TEST_BROKERS, groupId: uniqueTopic('obs-group'), commitInterval: 50 } },
+        steps: [{ fhirToV2: { receivingApplication: 'LIS' } }],
+        destinations: { lis: { mllp: { host: '127.0.0.1', port: lisPort } } },
+      },
+    ]);
+    await eventually(() => sink.bodies.length >= 30, 30_000, '30 ORU^R01 at the LIS');
+    const results = sink.bodies.map((b) => parseHl7(b));
+    expect(results.every((m) => m.messageType === 'ORU^R01' && m.get('MSH-5') === 'LIS')).toBe(true);
+    // Each value 60+i identifies record i (patient p{i%3}); per patient, values arrive in production order.
+    const values = results.map((m) => Number(m.get('OBX-5')));
+    expect([...values].sort((a, b) => a - b)).toEqual(records.map((_, i) => 60 + i));
+    for (const p of [0, 1, 2]) {
+      const arrived = values.filter((v) => (v - 60) % 3 === p);
+      expect(arrived, `patient p${p}`).toEqual([...arrived].sort((a, b) => a - b));
+    }
+
+    const stored = await engine.store.search({ channel: 'obs' });
+    expect(stored).toHaveLength(30);
+    expect(new Set(stored.map((m) => m.orderingKey))).toEqual(new Set(['Patient/p0', 'Patient/p1', 'Patient/p2']));
+  });
+});
