@@ -35,7 +35,9 @@ export async function fhirCommand(argv: string[], out: NodeJS.WritableStream, er
       written++;
     }
   } catch (e) {
-    if (e instanceof FhirError || e instanceof AuthError) throw new CliError(e.message);
+    // The user ran this search: the server's own words help them, and go to their terminal only.
+    if (e instanceof FhirError) throw new CliError(e.messageWithServerText());
+    if (e instanceof AuthError) throw new CliError(e.message);
     if (e instanceof Error && /expected a search like/.test(e.message)) throw new CliError(e.message, 2);
     throw e;
   } finally {

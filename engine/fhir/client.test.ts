@@ -4,7 +4,7 @@ import { TokenManager } from './auth/manager.js';
 import type { Grant, TokenResponse } from './auth/token.js';
 import { FhirClient, splitEntries, type Bundle } from './client.js';
 import { FhirHttp } from './http.js';
-import { FhirError } from './outcome.js';
+import { FhirError, redactUrl } from './outcome.js';
 import { parseCapabilityStatement } from './capabilities.js';
 import { search } from './planner.js';
 import { localReference } from './references.js';
@@ -59,6 +59,34 @@ describe('FhirClient paging', () => {
     };
     await expect(pages()).rejects.toThrow(/paging loop/);
     expect(server.requests).toHaveLength(2);
+  });
+
+  it('stops after maxPages when the server keeps handing out new cursors', async () => {
+    server.handler = (_req, res, n) => sendJson(res, 200, bundle([], `${server.url}/fhir/Observation?sessionID=c${n}`));
+    const client = new FhirClient({ base: `${server.url}/fhir`, http, maxPages: 5 });
+    const pages = async () => {
+      for await (const _ of client.pages('Observation?patient=1')) void _;
+    };
+    await expect(pages()).rejects.toThrow(/search stopped after 5 pages \(limits\.maxPages\)/);
+    expect(server.requests).toHaveLength(5);
+  });
+
+  it('redacts resource ids from URLs but keeps types, operations and the base', () => {
+    expect(redactUrl('https://h/api/FHIR/R4/Patient/e63wRTbPfr1p8UW81d8Seiw3?x=1')).toBe('https://h/api/FHIR/R4/Patient/{id}');
+    expect(redactUrl('https://h/fhir/Observation/o%2F1/_history/2')).toBe('https://h/fhir/Observation/{id}/_history/{id}');
+    expect(redactUrl('https://h/fhir/Patient/123/$everything')).toBe('https://h/fhir/Patient/{id}/$everything');
+    expect(redactUrl('https://h/fhir/Patient/123/Observation')).toBe('https://h/fhir/Patient/{id}/Observation');
+    expect(redactUrl('https://h/fhir/Observation/_search')).toBe('https://h/fhir/Observation/_search');
+  });
+
+  it('keeps server diagnostics out of error messages but on the error', async () => {
+    server.handler = (_req, res) => sendJson(res, 404, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found', diagnostics: 'Patient/p-42 not found' }] });
+    const client = new FhirClient({ base: `${server.url}/fhir`, http });
+    const err = (await client.read('Patient', 'p-42').catch((e: unknown) => e)) as FhirError;
+    expect(err).toBeInstanceOf(FhirError);
+    expect(err.message).toBe(`GET ${server.url}/fhir/Patient/{id} failed: HTTP 404 (error not-found)`);
+    expect(err.issues[0]!.diagnostics).toBe('Patient/p-42 not found');
+    expect(err.messageWithServerText()).toMatch(/p-42 not found/);
   });
 
   it('separates server warnings (OperationOutcome entries) from matches and includes', () => {

@@ -39,7 +39,11 @@ export interface FhirClientOptions {
   /** Absent for open servers. */
   readonly tokens?: TokenManager;
   readonly logger?: Logger;
+  /** Pages one search may follow before it fails (default 10 000): a guard against endless cursors. */
+  readonly maxPages?: number;
 }
+
+export const DEFAULT_MAX_PAGES = 10_000;
 
 export interface ClientCounters {
   unauthorized: number;
@@ -52,12 +56,14 @@ export class FhirClient {
   readonly tokens: TokenManager | undefined;
   readonly counters: ClientCounters = { unauthorized: 0, pages: 0 };
   private readonly origin: string;
+  private readonly maxPages: number;
 
   constructor(options: FhirClientOptions) {
     this.base = options.base.replace(/\/+$/, '');
     this.origin = new URL(this.base).origin;
     this.http = options.http;
     this.tokens = options.tokens;
+    this.maxPages = options.maxPages ?? DEFAULT_MAX_PAGES;
   }
 
   /** Resolves `Observation?patient=1` or an absolute URL against the base. */
@@ -66,16 +72,22 @@ export class FhirClient {
     return new URL(`${this.base}/${pathOrUrl.replace(/^\/+/, '')}`);
   }
 
-  /** Sends with the bearer token (same origin only); retries a 401 once after re-authenticating. */
+  /**
+   * Sends with the bearer token (same origin only), taken at each attempt so a token never
+   * waits in the queue or through retries and expires in flight. A 401 causes one
+   * re-authentication and one retry.
+   */
   async send(req: HttpRequest): Promise<HttpResponse> {
     const url = new URL(req.url);
-    const withToken = this.tokens !== undefined && url.origin === this.origin;
-    const token = withToken ? await this.tokens!.token() : undefined;
-    const res = await this.http.send({ ...req, ...(token ? { authorization: `Bearer ${token}` } : {}) });
-    if (res.status !== 401 || !token) return res;
+    const tokens = this.tokens;
+    if (!tokens || url.origin !== this.origin) return this.http.send(req);
+    let used: string | undefined;
+    const authorize = async () => `Bearer ${(used = await tokens.token())}`;
+    const res = await this.http.send({ ...req, authorize });
+    if (res.status !== 401 || !used) return res;
     this.counters.unauthorized++;
-    const fresh = await this.tokens!.reauthenticate(token);
-    const retried = await this.http.send({ ...req, authorization: `Bearer ${fresh}` });
+    await tokens.reauthenticate(used);
+    const retried = await this.http.send({ ...req, authorize });
     if (retried.status === 401) {
       const challenge = retried.headers['www-authenticate'];
       throw new AuthError(`${(req.method ?? 'GET').toUpperCase()} ${redactUrl(url)}: 401 Unauthorized after re-authenticating${challenge ? ` (${challenge.slice(0, 200)})` : ''}; check the client's scopes and registration`, 401);
@@ -97,7 +109,9 @@ export class FhirClient {
   async *pages(query: string): AsyncGenerator<Bundle> {
     let next: string | undefined = this.url(query).toString();
     const seen = new Set<string>();
-    while (next) {
+    for (let page = 0; next; page++) {
+      // A server handing out ever-new cursors would otherwise be followed forever.
+      if (page >= this.maxPages) throw new FhirError(0, [], 'GET', redactUrl(next), `search stopped after ${this.maxPages} pages (limits.maxPages); the server keeps sending next links`);
       // A server that hands back a link it already gave would loop forever.
       if (seen.has(next)) throw new FhirError(0, [], 'GET', redactUrl(next), 'paging loop: next link repeats an earlier page');
       seen.add(next);

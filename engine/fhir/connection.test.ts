@@ -20,7 +20,7 @@ describe('fhir connection schema', () => {
   it('accepts each flow written correctly, with limit defaults', () => {
     const r = fhirConnectionSchema.parse({ base: 'https://fhir.example/api/FHIR/R4', auth: backend, limits: { timeout: '10s' } });
     expect(r.auth?.alg).toBe('RS384');
-    expect(r.limits).toEqual({ concurrency: 4, timeout: 10_000, maxAttempts: 6, maxWait: 120_000 });
+    expect(r.limits).toEqual({ concurrency: 4, timeout: 10_000, maxAttempts: 6, maxWait: 120_000, maxPages: 10_000 });
     expect(messages(standalone)).toEqual([]);
     expect(messages({ ...standalone, scope: 'patient/*.read launch/patient offline_access', launchContext: ['patient'] })).toEqual([]);
     expect(messages({ ...standalone, flow: 'ehr-launch', scope: 'launch patient/*.read', launchContext: ['patient', 'encounter'] })).toEqual([]);

@@ -73,7 +73,8 @@ const limitsSchema = z
     ratePerSecond: z.number().positive().optional().meta({ description: 'Token-bucket rate limit (requests per second); none by default.' }),
     timeout: zDuration.prefault('30s').meta({ description: 'Per request attempt, headers and body.' }),
     maxAttempts: z.number().int().min(1).max(20).default(6).meta({ description: 'Attempts for a request that gets 429/503 or a dropped connection.' }),
-    maxWait: zDuration.prefault('2m').meta({ description: 'Total time one request may spend waiting to retry.' }),
+    maxWait: zDuration.prefault('2m').meta({ description: 'Total time one request may spend waiting to retry; a longer Retry-After fails the request at once.' }),
+    maxPages: z.number().int().min(1).default(10_000).meta({ description: 'Pages one search may follow before it fails (guards against a server that never stops paging).' }),
   })
   .prefault({});
 
@@ -151,7 +152,7 @@ export class FhirConnection {
     this.tokens = auth
       ? new TokenManager(new DiscoveringGrant(auth.flow, () => this.buildGrant(auth, runtime.clock, runtime.vault)), { logger: runtime.logger ?? silentLogger, ...(runtime.clock ? { clock: runtime.clock } : {}) })
       : undefined;
-    this.client = new FhirClient({ base, http: this.http, ...(this.tokens ? { tokens: this.tokens } : {}) });
+    this.client = new FhirClient({ base, http: this.http, maxPages: options.limits.maxPages, ...(this.tokens ? { tokens: this.tokens } : {}) });
   }
 
   capabilities(): Promise<Capabilities> {
@@ -175,7 +176,7 @@ export class FhirConnection {
   }
 
   private async buildGrant(auth: FhirAuthOptions, clock?: () => number, vault?: RefreshTokenVault): Promise<Grant> {
-    const tokenUrl = auth.tokenUrl ?? (await fetchSmartConfiguration(this.http, this.client.base))?.token_endpoint;
+    const tokenUrl = auth.tokenUrl ?? (await fetchSmartConfiguration(this.http, this.client.base, true))?.token_endpoint;
     if (!tokenUrl) throw new Error(`fhir connection ${this.client.base}: no tokenUrl configured and none in .well-known/smart-configuration`);
     if (auth.flow === 'backend') {
       return new BackendServicesGrant(this.http, { clientId: auth.clientId, tokenUrl, privateKey: auth.privateKey!, kid: auth.kid!, alg: auth.alg, scope: auth.scope, ...(clock ? { clock } : {}) });

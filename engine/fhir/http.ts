@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import type { Logger } from '../log.js';
 import { FhirError, outcomeIssues, redactUrl } from './outcome.js';
@@ -49,6 +50,23 @@ export interface HttpRequest {
   readonly accept?: string;
   /** Sent only to the origin of `url`; dropped when a redirect leaves it. */
   readonly authorization?: string;
+  /**
+   * Called for every attempt, after the concurrency gate, any Retry-After pause and the rate
+   * limit, right before sending: a bearer token taken earlier could expire while queued.
+   * Same origin only, like `authorization` (which it overrides).
+   */
+  readonly authorize?: () => Promise<string>;
+  /**
+   * A token-endpoint request: one attempt (the grant retries with a fresh assertion), outside
+   * the concurrency gate (it is made while a FHIR request holds a slot), and never redirected
+   * to another origin.
+   */
+  readonly tokenEndpoint?: boolean;
+  /**
+   * Outside the concurrency gate, the pause and the rate limit (retries still apply): for
+   * authentication requests made while a FHIR request holds a slot, which would deadlock.
+   */
+  readonly ungated?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -73,6 +91,8 @@ export interface HttpCounters {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** The only headers that follow a redirect to another origin (no cookies, no credentials, no custom ones). */
+const CROSS_ORIGIN_HEADERS = new Set(['accept', 'accept-language', 'prefer', 'user-agent']);
 const FHIR_JSON = 'application/fhir+json';
 
 export class FhirHttp {
@@ -86,6 +106,8 @@ export class FhirHttp {
   /** A Retry-After pauses the whole connection, not just the request that got it. */
   private pausedUntil = 0;
   private closing: Promise<void> | undefined;
+  /** Aborted by close(), so nobody stays asleep on a pause or a backoff after it. */
+  private readonly closed = new AbortController();
   private nextId = 0;
 
   constructor(private readonly options: FhirHttpOptions = {}) {
@@ -95,6 +117,8 @@ export class FhirHttp {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.now = options.now ?? Date.now;
+    // Every waiting request listens on it: as many listeners as queued requests is expected.
+    setMaxListeners(0, this.closed.signal);
     this.dispatcher = new Agent({ connections: concurrency, keepAliveTimeout: 30_000, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
   }
 
@@ -109,12 +133,26 @@ export class FhirHttp {
     let body = req.body;
     let currentMethod = method;
     for (let hop = 0; ; hop++) {
-      const res = await this.sendWithRetries({ ...req, method: currentMethod, url, body, authorization: url.origin === origin ? req.authorization : undefined });
+      const sameOrigin = url.origin === origin;
+      const res = await this.sendWithRetries({
+        ...req,
+        method: currentMethod,
+        url,
+        body,
+        headers: sameOrigin ? req.headers : crossOriginHeaders(req.headers),
+        authorization: sameOrigin ? req.authorization : undefined,
+        authorize: sameOrigin ? req.authorize : undefined,
+      });
       const location = res.headers.location;
       if (!REDIRECTS.has(res.status) || !location) return res;
       if (hop >= (this.options.maxRedirects ?? 5)) throw new FhirError(res.status, [], method, redactUrl(url), 'too many redirects');
+      const target = new URL(location, url);
+      // A body (a token request's client_assertion or refresh_token, a resource) never crosses origins.
+      if (target.origin !== origin && (req.body !== undefined || req.tokenEndpoint)) {
+        throw new FhirError(res.status, [], method, redactUrl(url), `refused a redirect to another origin (${target.origin}) for a request with a body or credentials`);
+      }
       this.counters.redirects++;
-      url = new URL(location, url);
+      url = target;
       if (res.status === 303 || ((res.status === 301 || res.status === 302) && currentMethod === 'POST')) {
         currentMethod = 'GET';
         body = undefined;
@@ -136,72 +174,90 @@ export class FhirHttp {
 
   /** Idempotent: a connection shared by several users may be closed by each. */
   async close(): Promise<void> {
+    this.closed.abort(new FhirError(0, [], 'GET', '(closed)', 'connection closed'));
     this.closing ??= this.dispatcher.close();
     await this.closing;
   }
 
   private async sendWithRetries(req: HttpRequest & { method: string; url: URL }): Promise<HttpResponse> {
     const id = ++this.nextId;
+    const signal = req.signal ? AbortSignal.any([req.signal, this.closed.signal]) : this.closed.signal;
+    const maxAttempts = req.tokenEndpoint ? 1 : this.retry.maxAttempts;
     let waited = 0;
     for (let attempt = 1; ; attempt++) {
       let delay: number;
       let reason: 'status' | 'network';
       let status: number | undefined;
       try {
-        const res = await this.attempt(req, attempt, id);
+        const res = await this.attempt(req, attempt, id, signal);
         if (!isRetryableStatus(res.status, req.method)) return res;
         if (res.status === 429) this.counters.throttled++;
         if (res.status === 503) this.counters.unavailable++;
         const retryAfter = parseRetryAfter(res.headers['retry-after'], this.now());
         delay = retryAfter ?? backoffDelay(attempt, this.retry, this.options.random);
-        if (retryAfter !== undefined) this.pausedUntil = Math.max(this.pausedUntil, performance.now() + retryAfter);
         reason = 'status';
         status = res.status;
-        if (attempt >= this.retry.maxAttempts || waited + delay > this.retry.maxTotalWaitMs) return res;
+        if (attempt >= maxAttempts || waited + delay > this.retry.maxTotalWaitMs) return res;
+        // Only a Retry-After we will honour pauses the connection, and the budget bounds it.
+        if (retryAfter !== undefined) this.pausedUntil = Math.max(this.pausedUntil, performance.now() + retryAfter);
       } catch (err) {
-        if (req.signal?.aborted || !isNetworkError(err)) throw err;
+        if (signal.aborted || !isNetworkError(err)) throw err;
         this.counters.networkErrors++;
         const failure = new FhirError(0, [], req.method, redactUrl(req.url), describeNetworkError(err));
         if (!isIdempotent(req.method)) throw failure;
         delay = backoffDelay(attempt, this.retry, this.options.random);
         reason = 'network';
-        if (attempt >= this.retry.maxAttempts || waited + delay > this.retry.maxTotalWaitMs) throw failure;
+        if (attempt >= maxAttempts || waited + delay > this.retry.maxTotalWaitMs) throw failure;
       }
       this.counters.retries++;
       this.options.logger?.warn({ method: req.method, url: redactUrl(req.url), reason, status, attempt, delayMs: delay }, 'fhir request retried');
       this.options.onEvent?.({ type: 'retry', id, method: req.method, url: redactUrl(req.url), reason, ...(status ? { status } : {}), delayMs: delay, attempt });
       waited += delay;
       this.counters.waitedMs += delay;
-      await sleep(delay);
+      await sleep(delay, signal);
     }
   }
 
-  /** One attempt under the concurrency gate and the rate limit. */
-  private async attempt(req: HttpRequest & { method: string; url: URL }, attempt: number, id: number): Promise<HttpResponse> {
-    const release = await this.gate.acquire();
-    try {
+  /**
+   * A concurrency slot, taken only once any connection-wide pause is over: a caller waiting
+   * out a Retry-After must not hold a slot meanwhile. Both waits end when `signal` aborts.
+   */
+  private async slot(signal: AbortSignal): Promise<() => void> {
+    for (;;) {
       const pause = this.pausedUntil - performance.now();
-      if (pause > 0) await sleep(pause);
-      await this.bucket?.take();
+      if (pause > 0) await sleep(pause, signal);
+      const release = await this.gate.acquire(signal);
+      // Another response may have paused the connection while we queued.
+      if (this.pausedUntil <= performance.now()) return release;
+      release();
+    }
+  }
+
+  /** One attempt under the concurrency gate and the rate limit (token requests bypass both). */
+  private async attempt(req: HttpRequest & { method: string; url: URL }, attempt: number, id: number, signal: AbortSignal): Promise<HttpResponse> {
+    const ungated = req.tokenEndpoint || req.ungated;
+    const release = ungated ? () => {} : await this.slot(signal);
+    try {
+      if (!ungated) await this.bucket?.take();
       const headers: Record<string, string> = {
         ...lowerKeys(req.headers),
         accept: req.accept ?? FHIR_JSON,
         'user-agent': this.options.userAgent ?? 'sluice',
       };
-      if (req.authorization) headers.authorization = req.authorization;
-      else delete headers.authorization;
+      delete headers.authorization;
+      const authorization = req.authorize ? await req.authorize() : req.authorization;
+      if (authorization) headers.authorization = authorization;
       if (req.body !== undefined && !headers['content-type']) headers['content-type'] = FHIR_JSON;
       this.counters.requests++;
       const url = req.url.toString();
       this.options.onEvent?.({ type: 'request', id, method: req.method, url: redactUrl(url), attempt, at: performance.now() });
       const timeout = AbortSignal.timeout(this.timeoutMs);
-      const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
       const res = await undiciRequest(url, {
         method: req.method as Dispatcher.HttpMethod,
         headers,
         body: req.body,
         dispatcher: this.dispatcher,
-        signal,
+        signal: AbortSignal.any([signal, timeout]),
       });
       // Reading the body stays under the same timeout signal as the headers.
       const text = await res.body.text();
@@ -212,6 +268,10 @@ export class FhirHttp {
       release();
     }
   }
+}
+
+function crossOriginHeaders(headers: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(lowerKeys(headers)).filter(([k]) => CROSS_ORIGIN_HEADERS.has(k)));
 }
 
 function lowerKeys(headers: Readonly<Record<string, string>> | undefined): Record<string, string> {

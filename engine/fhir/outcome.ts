@@ -47,12 +47,19 @@ export function outcomeIssues(body: unknown): OutcomeIssue[] {
   });
 }
 
-/** One line per issue, for error messages (diagnostics carry server text, never our data). */
-export function describeIssues(issues: readonly OutcomeIssue[]): string {
-  return issues.map((i) => `${i.severity} ${i.code}${i.diagnostics ? `: ${i.diagnostics}` : i.details ? `: ${i.details}` : ''}`).join('; ');
+/**
+ * One line per issue, for error messages. Server text (diagnostics, details) is left out
+ * unless asked for: servers echo ids and search values into it (Epic: "No patient with id
+ * ..."). Callers find it on `FhirError.issues`.
+ */
+export function describeIssues(issues: readonly OutcomeIssue[], withServerText = false): string {
+  return issues.map((i) => {
+    const text = withServerText ? (i.diagnostics ?? i.details) : undefined;
+    return `${i.severity} ${i.code}${text ? `: ${text}` : ''}`;
+  }).join('; ');
 }
 
-/** A failed FHIR interaction. `url` has no query string (queries may carry patient ids). */
+/** A failed FHIR interaction. `url` is redacted: no query, no resource ids (see redactUrl). */
 export class FhirError extends Error {
   override readonly name = 'FhirError';
   constructor(
@@ -63,6 +70,16 @@ export class FhirError extends Error {
     detail?: string,
   ) {
     super(`${method} ${url} failed: ${status === 0 ? 'no response' : `HTTP ${status}`}${issues.length ? ` (${describeIssues(issues)})` : detail ? ` (${detail})` : ''}`);
+  }
+
+  /**
+   * The message with the server's diagnostics: for a person who ran the request themselves
+   * (the CLI), never for logs, as servers echo ids and search values into them.
+   */
+  messageWithServerText(): string {
+    if (!this.issues.some((i) => i.diagnostics ?? i.details)) return this.message;
+    const status = this.status === 0 ? 'no response' : `HTTP ${this.status}`;
+    return `${this.method} ${this.url} failed: ${status} (${describeIssues(this.issues, true)})`;
   }
 
   /** The server asked us to slow down: 429, or Cerner's OperationOutcome code `throttled`. */
@@ -79,12 +96,34 @@ export class AuthError extends Error {
   }
 }
 
-/** The URL without query or fragment, safe to put in messages and logs. */
+/** A FHIR resource type in a path (`Patient`, `DocumentReference`; not `FHIR` or `R4`). */
+const RESOURCE_TYPE = /^[A-Z][a-z][A-Za-z]*$/;
+
+/**
+ * The URL without query, fragment or resource ids, safe to put in messages and logs:
+ * `.../Patient/e63wRTbPfr1p8UW81d8Seiw3/_history/2` becomes `.../Patient/{id}/_history/{id}`.
+ * Operations (`$everything`) and compartments (`Patient/{id}/Observation`) stay readable.
+ */
 export function redactUrl(url: string | URL): string {
   try {
     const u = new URL(url);
-    return `${u.origin}${u.pathname}`;
+    const segments = u.pathname.split('/');
+    for (let i = 1; i < segments.length; i++) {
+      const previous = decodeSegment(segments[i - 1]!);
+      const segment = segments[i]!;
+      if (!segment || segment.startsWith('$') || segment.startsWith('_')) continue;
+      if (RESOURCE_TYPE.test(previous) || previous === '_history') segments[i] = '{id}';
+    }
+    return `${u.origin}${segments.join('/')}`;
   } catch {
     return '(invalid url)';
+  }
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
   }
 }

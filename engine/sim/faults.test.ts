@@ -2,6 +2,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEpicSim, type EpicSim } from './index.js';
 import { backendClient } from './testing.js';
+import { parseFaultUpdate } from './faults.js';
 
 let sim: EpicSim;
 let token: string;
@@ -40,6 +41,25 @@ describe('faults on demand', () => {
     // At least the 3 s asked for; at most 3 s + the round-up to a whole second + slack for a loaded machine.
     expect(wait).toBeGreaterThanOrEqual(3000);
     expect(wait).toBeLessThanOrEqual(6000);
+  });
+
+  it('dates an HTTP-date Retry-After by real time even when the sim clock runs ahead', async () => {
+    const ahead = await startEpicSim({ seed: 3, patients: 1, observationsPerPatient: 1, clock: () => Date.now() + 3_600_000, faults: { rate429: 1, retryAfter: 'http-date', retryAfterSeconds: 2 } });
+    try {
+      const res = await fetch(`${ahead.fhirBase}/Patient/x`, { headers: { accept: 'application/fhir+json' } });
+      expect(res.status).toBe(429);
+      // Clients compare it with their wall clock: an hour ahead would stall them for an hour.
+      expect(Date.parse(res.headers.get('retry-after')!) - Date.now()).toBeLessThan(60_000);
+    } finally {
+      await ahead.close();
+    }
+  });
+
+  it('refuses a fractional or negative retryAfterSeconds (Retry-After is whole seconds)', () => {
+    expect(() => sim.setFaults({ retryAfterSeconds: 0.5 })).toThrow(/whole number of seconds/);
+    expect(() => sim.setFaults({ retryAfterSeconds: -1 })).toThrow(/whole number of seconds/);
+    expect(() => parseFaultUpdate({ retryAfterSeconds: 1.5 })).toThrow(/whole number of seconds/);
+    expect(parseFaultUpdate({ retryAfterSeconds: 0 })).toEqual({ retryAfterSeconds: 0 });
   });
 
   it('bursts: of every 4 requests the first 2 are throttled', async () => {

@@ -16,8 +16,8 @@ export class FaultInjector {
   private readonly dice: Prng;
   private seen = 0;
 
-  constructor(seed: number, initial: Partial<SimFaults> | undefined, private readonly clock: () => number) {
-    this.current = { ...DEFAULT_FAULTS, ...initial };
+  constructor(seed: number, initial: Partial<SimFaults> | undefined) {
+    this.current = { ...DEFAULT_FAULTS, ...parseFaultUpdate(initial ?? {}) };
     this.dice = new Prng(seed ^ 0x5eed);
   }
 
@@ -25,8 +25,9 @@ export class FaultInjector {
     return { ...this.current };
   }
 
+  /** Validated like a control-API update: a bad value throws instead of confusing clients. */
   set(update: Partial<SimFaults>): void {
-    this.current = { ...this.current, ...update };
+    this.current = { ...this.current, ...parseFaultUpdate(update) };
     // A new burst pattern starts counting from the change, so "the next N requests" means that.
     if ('burst429' in update) this.seen = 0;
   }
@@ -44,8 +45,9 @@ export class FaultInjector {
   private retryAfter(): string {
     const { retryAfter, retryAfterSeconds } = this.current;
     if (retryAfter === 'seconds') return String(retryAfterSeconds);
+    // Real time, not the sim clock: clients compare the date with their own wall clock.
     // HTTP-date has whole-second precision: round up so waiting until it is always long enough.
-    return new Date(Math.ceil((this.clock() + retryAfterSeconds * 1000) / 1000) * 1000).toUTCString();
+    return new Date(Math.ceil((Date.now() + retryAfterSeconds * 1000) / 1000) * 1000).toUTCString();
   }
 }
 
@@ -61,19 +63,25 @@ export function parseFaultUpdate(input: unknown): Partial<SimFaults> {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`${key} must be a number >= 0`);
     return v;
   };
+  const wholeSeconds = (key: string, v: unknown): number => {
+    // Retry-After is delta-seconds: a non-negative integer (RFC 9110 10.2.3).
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error(`${key} must be a whole number of seconds >= 0`);
+    return v;
+  };
   for (const [key, v] of Object.entries(input)) {
+    if (v === undefined && key !== 'burst429') continue;
     switch (key) {
       case 'rate429': out.rate429 = fraction(key, v); break;
       case 'rate503': out.rate503 = fraction(key, v); break;
       case 'dropRate': out.dropRate = fraction(key, v); break;
       case 'slowMs': out.slowMs = nonNegative(key, v); break;
-      case 'retryAfterSeconds': out.retryAfterSeconds = nonNegative(key, v); break;
+      case 'retryAfterSeconds': out.retryAfterSeconds = wholeSeconds(key, v); break;
       case 'retryAfter':
         if (v !== 'seconds' && v !== 'http-date') throw new Error('retryAfter must be "seconds" or "http-date"');
         out.retryAfter = v;
         break;
       case 'burst429': {
-        if (v === null) { out.burst429 = undefined; break; }
+        if (v === null || v === undefined) { out.burst429 = undefined; break; }
         const b = v as { every?: unknown; length?: unknown };
         out.burst429 = { every: nonNegative('burst429.every', b.every), length: nonNegative('burst429.length', b.length) };
         break;

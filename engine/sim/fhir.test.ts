@@ -121,6 +121,15 @@ describe('Epic search quirks', () => {
     expect((await get('Observation?sessionID=not-a-cursor')).status).toBe(400);
   });
 
+  it('ties a sessionID cursor to the client that started the search', async () => {
+    const { body } = await get(`Observation?patient=${patient}&category=laboratory,vital-signs`);
+    const next = (body as unknown as Bundle).link.find((l) => l.relation === 'next')!.url;
+    const stranger = await (await backendClient(sim, 'another-backend')).token('system/Observation.rs');
+    const res = await fetch(next, { headers: { authorization: `Bearer ${stranger}`, ...json } });
+    expect(res.status).toBe(400);
+    expect((await get(next)).status).toBe(200);
+  });
+
   it('ignores _include by default (no included entries)', async () => {
     const { body } = await get(`Observation?patient=${patient}&category=laboratory&_include=Observation:patient`);
     expect((body as unknown as Bundle).entry?.some((e) => e.search.mode === 'include')).toBe(false);

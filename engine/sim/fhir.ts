@@ -58,7 +58,8 @@ export class FhirApi {
     if (!resourceType || extra !== undefined) return reply(404, outcome('not-found', 'unknown endpoint'));
 
     const grant = this.authenticate(req);
-    if (!grant) return reply(401, outcome('login', 'missing, invalid or expired access token'), { 'www-authenticate': 'Bearer error="invalid_token"' });
+    if (grant === 'missing') return reply(401, outcome('login', 'no access token'), { 'www-authenticate': 'Bearer realm="FHIR"' });
+    if (!grant) return reply(401, outcome('login', 'invalid or expired access token'), { 'www-authenticate': 'Bearer error="invalid_token"' });
     // Epic answers XML unless asked for JSON; a client that forgot Accept gets XML it cannot parse.
     if (format === 'xml' && method !== 'GET') return reply(406, outcome('not-supported', 'send Accept: application/fhir+json'));
     if (!RESOURCE_RULES[resourceType]) return reply(404, outcome('not-supported', `resource type ${resourceType} is not supported`));
@@ -77,9 +78,17 @@ export class FhirApi {
     return reply(405, outcome('not-supported', `${method} is not supported`));
   }
 
-  private authenticate(req: IncomingMessage): Grant | undefined {
+  /**
+   * The grant of the bearer token; 'missing' without credentials, where RFC 6750 3.1 says
+   * the challenge carries no error code; undefined for an invalid or expired token.
+   */
+  private authenticate(req: IncomingMessage): Grant | 'missing' | undefined {
     const header = req.headers.authorization;
-    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    if (!header) {
+      this.deps.counters.unauthorized++;
+      return 'missing';
+    }
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
     const found = match?.[1] ? this.deps.tokens.check(match[1]) : undefined;
     if (!found || found === 'expired') {
       this.deps.counters.unauthorized++;
@@ -125,7 +134,7 @@ export class FhirApi {
     if (!allows(resourceType, 'search-type')) return this.refuse(resourceType, 'search-type');
     const permission = this.permission(grant, resourceType, 'search');
     if (!permission.ok) return this.forbidden(resourceType, 'search');
-    return this.search.search(resourceType, params, permission.patient);
+    return this.search.search(resourceType, params, permission.patient, grant.clientId);
   }
 
   private async read(grant: Grant, resourceType: string, id: string): Promise<Reply> {

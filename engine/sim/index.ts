@@ -25,7 +25,7 @@ export async function startEpicSim(options: EpicSimOptions = {}): Promise<EpicSi
   const assertionAlgorithms = options.assertionAlgorithms ?? EPIC_ASSERTION_ALGS;
   const counters = new Counters();
   const clients = new Map<string, SimClient>((options.clients ?? []).map((c) => [c.clientId, c]));
-  const faults = new FaultInjector(seed, options.faults, clock);
+  const faults = new FaultInjector(seed, options.faults);
   const store = new SimStore();
   for (const resource of generateData({
     seed,

@@ -101,6 +101,10 @@ describe('backend services (client_credentials + RS384 assertion)', () => {
     expect(expired.status).toBe(401);
     expect(expired.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
     expect((await get('made-up')).status).toBe(401);
+    // No credentials at all: a challenge without an error code (RFC 6750 3.1).
+    const none = await fetch(`${sim.fhirBase}/Patient/${sim.patientIds()[0]}`, { headers: { accept: 'application/fhir+json' } });
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toBe('Bearer realm="FHIR"');
   });
 
   it('grants the intersection with the client\'s configured scopes, and all of them when none are asked for', async () => {
@@ -179,12 +183,17 @@ describe('authorization code (standalone and EHR launch)', () => {
 
   it('refuses PKCE plain, a missing challenge, an unknown launch, and the scope launch without a launch', async () => {
     const v = verifier();
-    const variants: Record<string, string>[] = [{ code_challenge_method: 'plain', code_challenge: v }, { code_challenge: '' }, { launch: 'bogus' }, { scope: 'launch patient/Observation.rs' }];
+    const variants: Record<string, string>[] = [{ code_challenge_method: 'plain', code_challenge: v }, { code_challenge: '' }, { launch: 'bogus', scope: 'launch patient/Observation.rs' }, { scope: 'launch patient/Observation.rs' }];
     for (const over of variants) {
       const back = await authorize(authParams(v, over));
       expect(back.searchParams.get('error')).toBe('invalid_request');
       expect(back.searchParams.get('code')).toBeNull();
     }
+    // A valid launch token without the launch scope: refused (SMART: EHR launch asks for launch).
+    const launch = sim.createLaunch({ patient: sim.patientIds()[0]! });
+    const back = await authorize(authParams(v, { launch, scope: 'patient/Observation.rs' }));
+    expect(back.searchParams.get('error')).toBe('invalid_scope');
+    expect(back.searchParams.get('code')).toBeNull();
   });
 
   it('refuses a wrong code_verifier, and the code is single use', async () => {
@@ -226,6 +235,9 @@ describe('authorization code (standalone and EHR launch)', () => {
     const v = verifier();
     const code = (await authorize(authParams(v, { client_id: 'confidential-app' }))).searchParams.get('code') ?? '';
     const form = { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: v };
+    // Bad percent-encoding in the credentials is the client's error: 401 invalid_client, not 500.
+    const garbled = await exchange({ ...form }, { authorization: `Basic ${Buffer.from('%E0:x').toString('base64')}` });
+    expect(garbled).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
     const bad = await exchange({ ...form }, { authorization: `Basic ${Buffer.from('confidential-app:wrong').toString('base64')}` });
     expect(bad.status).toBe(401);
     const code2 = (await authorize(authParams(v, { client_id: 'confidential-app' }))).searchParams.get('code') ?? '';

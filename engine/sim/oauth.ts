@@ -106,8 +106,14 @@ export class OAuthServer {
     if (authorization?.startsWith('Basic ')) {
       const decoded = Buffer.from(authorization.slice(6), 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
-      clientId = decodeURIComponent(decoded.slice(0, colon));
-      secret = decodeURIComponent(decoded.slice(colon + 1));
+      if (colon < 0) return fail('invalid_client', 'malformed Basic credentials', 401);
+      try {
+        clientId = decodeURIComponent(decoded.slice(0, colon));
+        secret = decodeURIComponent(decoded.slice(colon + 1));
+      } catch {
+        // RFC 6749 2.3.1 form-encodes both parts: a bad %-sequence is the client's error, not ours.
+        return fail('invalid_client', 'malformed Basic credentials (bad percent-encoding)', 401);
+      }
     }
     const client = clientId ? this.deps.clients.get(clientId) : undefined;
     if (!client) return fail('invalid_client', 'unknown client', 401);
@@ -145,6 +151,8 @@ export class OAuthServer {
     let context: LaunchContext = {};
     const launch = params.get('launch');
     if (launch !== null) {
+      // SMART: an EHR launch asks for the `launch` scope; Epic refuses the parameter without it.
+      if (!requested.includes('launch')) return refuse('invalid_scope', 'a launch parameter requires the launch scope');
       // EHR launch: the context comes only from the launch token the EHR minted.
       const found = this.deps.tokens.launch(launch);
       if (!found) return refuse('invalid_request', 'unknown or expired launch');

@@ -21,6 +21,8 @@ interface PagingSession {
   includes: string[];
   /** `_revinclude=Provenance:target` asked for (the one revinclude Epic declares). */
   provenance: boolean;
+  /** The client whose token started the search; only it may follow the cursors. */
+  clientId: string;
 }
 
 /** Which field of a resource an `_include` parameter follows. */
@@ -43,12 +45,15 @@ export class EpicSearch {
     private readonly options: { fhirBase: string; supportsInclude: boolean; pageSize: number },
   ) {}
 
-  /** `restrictToPatient`: a patient-context token may only search its own patient. */
-  async search(resourceType: string, params: URLSearchParams, restrictToPatient?: string): Promise<SearchResult> {
+  /**
+   * `restrictToPatient`: a patient-context token may only search its own patient. `clientId`
+   * owns the paging session: another client's token cannot page through its results.
+   */
+  async search(resourceType: string, params: URLSearchParams, restrictToPatient?: string, clientId = ''): Promise<SearchResult> {
     const cursor = params.get('sessionID');
     if (cursor !== null) {
       const found = this.cursors.get(cursor);
-      if (!found || found.session.resourceType !== resourceType) return bad('sessionID is unknown or expired');
+      if (!found || found.session.resourceType !== resourceType || found.session.clientId !== clientId) return bad('sessionID is unknown or expired');
       return { status: 200, body: await this.page(found.session, found.offset) };
     }
     const rules = RESOURCE_RULES[resourceType];
@@ -88,7 +93,7 @@ export class EpicSearch {
       if (resourceType === 'Patient' && restrictToPatient) matches = matches.filter((r) => r.id === restrictToPatient);
     }
     const provenance = params.getAll('_revinclude').includes('Provenance:target');
-    return { status: 200, body: await this.page({ resourceType, matches, pageSize, includes, provenance }, 0) };
+    return { status: 200, body: await this.page({ resourceType, matches, pageSize, includes, provenance, clientId }, 0) };
   }
 
   private async page(session: PagingSession, offset: number): Promise<object> {

@@ -29,6 +29,8 @@ export interface TokenResponse extends LaunchContext {
 /** Authorization codes live briefly, as in Epic; launch tokens a little longer. */
 const CODE_LIFETIME_MS = 60_000;
 const LAUNCH_LIFETIME_MS = 10 * 60_000;
+/** Expired codes and launches are swept at most this often (a sweep walks both maps). */
+const PRUNE_EVERY_MS = 10_000;
 
 const opaque = (): string => randomBytes(24).toString('base64url');
 
@@ -41,6 +43,8 @@ export class TokenStore {
   private readonly refresh = new Map<string, Grant>();
   private readonly codes = new Map<string, AuthorizationCode>();
   private readonly launches = new Map<string, LaunchContext & { expiresAt: number }>();
+
+  private nextPruneAt = 0;
 
   constructor(private readonly clock: () => number, private readonly lifetimeSeconds: number) {}
 
@@ -76,6 +80,7 @@ export class TokenStore {
   }
 
   createCode(code: Omit<AuthorizationCode, 'expiresAt'>): string {
+    this.pruneShortLived();
     const value = opaque();
     this.codes.set(value, { ...code, expiresAt: this.clock() + CODE_LIFETIME_MS });
     return value;
@@ -89,6 +94,7 @@ export class TokenStore {
   }
 
   createLaunch(context: LaunchContext): string {
+    this.pruneShortLived();
     const value = opaque();
     this.launches.set(value, { ...context, expiresAt: this.clock() + LAUNCH_LIFETIME_MS });
     return value;
@@ -99,6 +105,20 @@ export class TokenStore {
     if (!found || found.expiresAt <= this.clock()) return undefined;
     const { expiresAt: _expiresAt, ...context } = found;
     return context;
+  }
+
+  /** Codes and launch tokens held (tests check that expired ones are let go). */
+  pending(): { codes: number; launches: number } {
+    return { codes: this.codes.size, launches: this.launches.size };
+  }
+
+  /** Unused codes and launches would otherwise pile up for the life of the server. */
+  private pruneShortLived(): void {
+    const now = this.clock();
+    if (now < this.nextPruneAt) return;
+    this.nextPruneAt = now + PRUNE_EVERY_MS;
+    for (const [value, c] of this.codes) if (c.expiresAt <= now) this.codes.delete(value);
+    for (const [value, l] of this.launches) if (l.expiresAt <= now) this.launches.delete(value);
   }
 
   private purgeExpired(): void {

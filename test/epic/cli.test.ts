@@ -72,8 +72,10 @@ describe('sluice fhir search', () => {
     const bad = await run('fhir', 'search', '--config', config, '--connection', 'epic-sim', 'not a search');
     expect(bad.code).toBe(2);
     // Epic refuses an Observation search without patient: a FhirError with the server's outcome.
-    const refused = await run('fhir', 'search', '--config', config, '--connection', 'epic-sim', 'Observation?category=laboratory');
+    const refused = await run('fhir', 'search', '--config', config, '--connection', 'epic-sim', 'Observation?category=laboratory&flavour=x');
     expect(refused.code).toBe(1);
+    // checkSearch's warnings come before the search runs, so they show even when it fails.
+    expect(refused.err).toMatch(/^warning: unknown-param: Observation: search parameter "flavour" is not declared[^\n]*\n(.|\n)*HTTP 400/);
     expect(refused.err).toMatch(/HTTP 400 \(error invalid: .*requires the patient/);
     expect(refused.err).not.toMatch(/Bearer|access_token/);
   });

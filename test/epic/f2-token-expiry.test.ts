@@ -68,3 +68,35 @@ for (const { lifetime, stepMs, renewEverySeconds } of CASES) {
     });
   });
 }
+
+/**
+ * F2 with a queue: more callers than the concurrency limit, a 429 burst, and tokens that
+ * expire while requests wait for a slot. Each request moves the shared clock 5 s, so a
+ * token taken when a request was queued (the old behaviour) is long dead when it is sent:
+ * the token must be taken at each attempt, after the gate, the pause and the rate limit.
+ */
+describe('F2: tokens expiring while requests queue behind a 429 burst', () => {
+  it('completes every read with zero failures and zero 401s', async () => {
+    let advanced = 0;
+    const clock = () => Date.now() + advanced;
+    const { sim, connection } = await simWithBackend(
+      { seed: 3, patients: 2, observationsPerPatient: 1, tokenLifetimeSeconds: 60, clock, faults: { burst429: { every: 10, length: 3 }, retryAfterSeconds: 0 } },
+      { concurrency: 1 },
+      { clock, http: { onEvent: (e) => { if (e.type === 'request') advanced += 5_000; } } },
+    );
+    try {
+      const patient = sim.patientIds()[0]!;
+      const results = await Promise.allSettled(Array.from({ length: 40 }, () => connection.client.read('Patient', patient)));
+      expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+      expect(sim.counts().unauthorized).toBe(0);
+      expect(connection.client.counters.unauthorized).toBe(0);
+      expect(connection.http.counters.throttled).toBeGreaterThan(0);
+      // 40+ requests at 5 s each span several 60 s lifetimes: renewed, not re-authenticated.
+      expect(connection.tokens!.counters.refreshed).toBeGreaterThan(2);
+      expect(connection.tokens!.counters.reauthenticated).toBe(0);
+    } finally {
+      await connection.close();
+      await sim.close();
+    }
+  });
+});

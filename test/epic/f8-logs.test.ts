@@ -19,7 +19,7 @@ describe('F8: no tokens or PHI in FHIR client logs', () => {
     const logger = createLogger({ level: 'trace', destination: capture });
     ({ sim, connection, client } = await simWithBackend(
       { seed: 8, patients: 12, observationsPerPatient: 3, tokenLifetimeSeconds: 300, faults: { rate429: 0.2, dropRate: 0.1, retryAfterSeconds: 0 } },
-      { concurrency: 3, maxAttempts: 10 },
+      { concurrency: 3, maxAttempts: 12 },
       { logger },
     ));
   });
@@ -37,8 +37,12 @@ describe('F8: no tokens or PHI in FHIR client logs', () => {
       for await (const item of connection.search(`Observation?patient=${patient}&category=laboratory,vital-signs`)) expect(item.resource.resourceType).toBe('Observation');
       // Epic refuses Observation searches without code or category: the error names no patient.
       await connection.search(`Observation?patient=${patient}`).next().catch((e: Error) => errors.push(e.message));
+      // Reads put the id in the path: retries logged at warn and errors must not show it.
+      expect((await connection.client.read('Patient', patient)).id).toBe(patient);
+      await connection.client.read('Patient', `${patient}-gone`).catch((e: Error) => errors.push(e.message));
     });
-    expect(errors).toHaveLength(patients.length);
+    expect(errors).toHaveLength(2 * patients.length);
+    expect(errors.filter((e) => /Patient\/\{id\} failed: HTTP 404/.test(e))).toHaveLength(patients.length);
     expect(capture.text).toMatch(/fhir request retried/);
     expect(capture.text).toMatch(/fhir token renewed/);
     const haystack = `${capture.text}\n${errors.join('\n')}`;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createLocalJWKSet, decodeProtectedHeader, exportJWK, exportPKCS8, generateKeyPair, jwtVerify, type JWK } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, exportPKCS8, generateKeyPair, jwtVerify, type JWK } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeServer, sendJson } from '../../../test/epic/fake-server.js';
 import { Capture } from '../../../test/helpers/streams.js';
@@ -10,6 +10,7 @@ import { AuthError } from '../outcome.js';
 import { BackendServicesGrant, MAX_JTI_LENGTH, createClientAssertion } from './backend.js';
 import { AuthorizationCodeGrant, buildAuthorizationRequest, parseAuthorizationResponse, pkceChallenge } from './launch.js';
 import { TokenManager, renewalLeadSeconds } from './manager.js';
+import { TOKEN_ATTEMPTS } from './token.js';
 
 let server: FakeServer;
 let http: FhirHttp;
@@ -77,6 +78,22 @@ describe('backend services assertion (SMART rules, verified with jose against th
     expect(grant.context()).toBeUndefined();
     server.handler = (_req, res) => sendJson(res, 401, { error: 'invalid_client', error_description: 'unknown kid' });
     await expect(grant.obtain()).rejects.toThrow(/HTTP 401 invalid_client: unknown kid/);
+  });
+
+  it('signs a new assertion (new jti) for each retry of a throttled token request', async () => {
+    const { pem } = await keyPair('RS384', 'k-2');
+    const tokenUrl = `${server.url}/oauth2/token`;
+    server.handler = (_req, res, n) => (n < 2 ? sendJson(res, n === 0 ? 503 : 429, {}, { 'retry-after': '0' }) : sendJson(res, 200, { access_token: 'tok', token_type: 'bearer', expires_in: 300 }));
+    const grant = new BackendServicesGrant(http, { clientId: 'c', tokenUrl, privateKey: pem, kid: 'k-2', scope: 'system/Patient.read' });
+    await expect(grant.obtain()).resolves.toMatchObject({ access_token: 'tok' });
+    const jtis = server.requests.map((r) => decodeJwt(new URLSearchParams(r.body).get('client_assertion')!).jti);
+    expect(jtis).toHaveLength(3);
+    // Epic refuses a jti it has already seen: a resent assertion would fail the retry.
+    expect(new Set(jtis).size).toBe(3);
+    // Bounded: a token endpoint that keeps refusing fails after TOKEN_ATTEMPTS.
+    server.handler = (_req, res) => sendJson(res, 503, {}, { 'retry-after': '0' });
+    await expect(grant.obtain()).rejects.toThrow(/HTTP 503/);
+    expect(server.requests).toHaveLength(3 + TOKEN_ATTEMPTS);
   });
 });
 

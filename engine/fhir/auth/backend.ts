@@ -53,13 +53,14 @@ export class BackendServicesGrant implements Grant {
 
   async obtain(): Promise<TokenResponse> {
     this.key ??= await loadPrivateKey(this.options.privateKey, this.options.alg ?? 'RS384');
-    const assertion = await createClientAssertion(this.options, this.key);
-    return postTokenRequest(this.http, this.options.tokenUrl, {
+    const key = this.key;
+    // A new assertion (new jti, new exp) for every attempt, retries included.
+    return postTokenRequest(this.http, this.options.tokenUrl, async () => ({
       grant_type: 'client_credentials',
       scope: this.options.scope,
       client_assertion_type: ASSERTION_TYPE,
-      client_assertion: assertion,
-    });
+      client_assertion: await createClientAssertion(this.options, key),
+    }));
   }
 
   /** Backend services have no launch context, by definition. */

@@ -1,5 +1,7 @@
-import { AuthError } from '../outcome.js';
-import type { FhirHttp } from '../http.js';
+import { AuthError, FhirError } from '../outcome.js';
+import type { FhirHttp, HttpResponse } from '../http.js';
+import { sleep } from '../limits.js';
+import { parseRetryAfter } from '../retry.js';
 
 /** What a token endpoint answers (RFC 6749 5.1 plus SMART's launch context fields). */
 export interface TokenResponse {
@@ -33,17 +35,42 @@ export interface Grant {
   context(): LaunchContext | undefined;
 }
 
-/** POSTs a form to the token endpoint and checks the answer; OAuth errors become AuthError. */
-export async function postTokenRequest(http: FhirHttp, tokenUrl: string, form: Record<string, string>, extraHeaders: Record<string, string> = {}): Promise<TokenResponse> {
+/** Token requests: attempts in all, and the longest Retry-After worth waiting for. */
+export const TOKEN_ATTEMPTS = 3;
+const TOKEN_MAX_WAIT_MS = 10_000;
+
+/**
+ * POSTs a form to the token endpoint and checks the answer; OAuth errors become AuthError.
+ * 429/503 are retried here, not in the HTTP layer, so that a form built by a function (a
+ * client assertion) is built again for every attempt: Epic refuses a `jti` it has seen, and
+ * an old assertion may be past its `exp`. A dropped connection is retried only then too: a
+ * refresh_token the server may have rotated meanwhile is not sent twice.
+ */
+export async function postTokenRequest(http: FhirHttp, tokenUrl: string, form: Record<string, string> | (() => Promise<Record<string, string>>), extraHeaders: Record<string, string> = {}): Promise<TokenResponse> {
   const { authorization, ...headers } = extraHeaders;
-  const res = await http.send({
-    method: 'POST',
-    url: tokenUrl,
-    accept: 'application/json',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    ...(authorization ? { authorization } : {}),
-    body: new URLSearchParams(form).toString(),
-  });
+  const fresh = typeof form === 'function';
+  let res: HttpResponse | undefined;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      res = await http.send({
+        method: 'POST',
+        url: tokenUrl,
+        accept: 'application/json',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        ...(authorization ? { authorization } : {}),
+        tokenEndpoint: true,
+        body: new URLSearchParams(fresh ? await form() : form).toString(),
+      });
+    } catch (err) {
+      if (!fresh || attempt >= TOKEN_ATTEMPTS || !(err instanceof FhirError) || err.status !== 0) throw err;
+      await sleep(500 * 2 ** (attempt - 1));
+      continue;
+    }
+    if ((res.status !== 429 && res.status !== 503) || attempt >= TOKEN_ATTEMPTS) break;
+    const wait = parseRetryAfter(res.headers['retry-after'], Date.now()) ?? 500 * 2 ** (attempt - 1);
+    if (wait > TOKEN_MAX_WAIT_MS) break;
+    await sleep(wait);
+  }
   let body: Record<string, unknown> | undefined;
   try {
     body = JSON.parse(res.text) as Record<string, unknown>;
