@@ -122,7 +122,7 @@ describe('CX, XPN, XAD, XTN, XCN', () => {
 
   it('XAD and XTN', () => {
     const a = fieldOf('1 Main St^Apt 2^Springfield^IL^62701^USA^H^^Sangamon');
-    expect(address(a.ctx, a.v, '')).toEqual({ line: ['1 Main St', 'Apt 2'], city: 'Springfield', district: 'Sangamon', state: 'IL', postalCode: '62701', country: 'USA', use: 'home' });
+    expect(address(a.ctx, a.v, '')).toEqual({ extension: [{ url: EXT.original, valueString: '1 Main St^Apt 2^Springfield^IL^62701^USA^H^^Sangamon' }], line: ['1 Main St', 'Apt 2'], city: 'Springfield', district: 'Sangamon', state: 'IL', postalCode: '62701', country: 'USA', use: 'home' });
     expect(contactPoint(fieldOf('^WPN^PH^^1^555^1234567^89').v)).toEqual({ system: 'phone', value: '+1 (555) 1234567 ext. 89', use: 'work' });
     expect(contactPoint(fieldOf('^NET^Internet^jane@example.org').v)).toEqual({ system: 'email', value: 'jane@example.org' });
     expect(contactPoint(fieldOf('(555)555-1212').v)).toEqual({ system: 'phone', value: '(555)555-1212' });

@@ -43,7 +43,7 @@ describe('ADT', () => {
       { url: 'http://hl7.org/fhir/StructureDefinition/patient-birthTime', valueDateTime: '1980-01-02T15:30:00-05:00' },
     ]);
     expect(p.gender).toBe('female');
-    expect(p.address).toEqual([{ line: ['1 MAIN ST'], city: 'SPRINGFIELD', state: 'IL', postalCode: '62701', country: 'USA', use: 'home' }]);
+    expect(p.address).toEqual([{ extension: [{ url: EXT.original, valueString: '1 MAIN ST^^SPRINGFIELD^IL^62701^USA^H' }], line: ['1 MAIN ST'], city: 'SPRINGFIELD', state: 'IL', postalCode: '62701', country: 'USA', use: 'home' }]);
     expect(p.telecom).toEqual([{ system: 'phone', value: '+1 (217) 5551234', use: 'home' }, { system: 'email', value: 'jane@example.org' }]);
     expect(p.generalPractitioner).toEqual([{ type: 'Practitioner', identifier: { value: '777' }, display: 'GREG HOUSE' }, { type: 'Organization', identifier: { value: 'C1' }, display: 'CLINIC' }]);
     const e = one(result, 'Encounter');
@@ -223,7 +223,7 @@ describe('ORU^R01', () => {
     expect(requests[0]!.requisition).toMatchObject({ value: 'GRP-1' });
     const reports = resourcesOf<R>(result, 'DiagnosticReport');
     expect(reports.map((r) => r.status)).toEqual(['final', 'preliminary', 'final']);
-    expect(reports.map((r) => r.identifier.map((i: R) => `${i.type.coding[0].code} ${i.value}`))).toEqual([['PLAC PL-1', 'FILL FI-1'], ['PLAC PL-2', 'FILL FI-2'], ['FILL FI-3']]);
+    expect(reports.map((r) => r.identifier.map((i: R) => `${i.type.coding[0].code} ${i.value}`))).toEqual([['PLAC PL-1', 'FILL FI-1', 'PGN GRP-1'], ['PLAC PL-2', 'FILL FI-2'], ['FILL FI-3']]);
     expect(reports[0]!.result).toHaveLength(14);
     expect(reports[1]!.result).toHaveLength(1);
     expect(reports[0]!.issued).toBe('2024-03-01T08:30:00+00:00');

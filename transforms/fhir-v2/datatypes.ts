@@ -136,7 +136,9 @@ export function cx(identifier: Json): Composite | Encoded {
 }
 
 /** Identifier → EI (entity id, namespace, universal id, type). */
-export function ei(identifier: Json): Composite {
+export function ei(identifier: Json): Composite | Encoded {
+  const original = originalRep(identifier, (c) => c[0] === (str(identifier.value) ?? ''));
+  if (original) return original;
   const hd = authority(identifier);
   return [str(identifier.value) ?? '', ...(typeof hd === 'string' || hd === undefined ? [hd] : hd)];
 }
@@ -167,8 +169,11 @@ export function xpn(name: Json, version: string): Composite | Encoded {
 const ADDRESS_TYPE: Readonly<Record<string, string>> = { home: 'H', work: 'B', temp: 'C', old: 'BA' };
 
 /** Address → XAD. */
-export function xad(address: Json): Composite {
+export function xad(address: Json): Composite | Encoded {
   const lines = strs(address.line);
+  // The XAD as sent (SAD subcomponents, XAD-19...), unless the city or postal code was edited.
+  const original = originalRep(address, (c) => (c[2] ?? '') === (str(address.city) ?? '') && (c[4] ?? '') === (str(address.postalCode) ?? ''));
+  if (original) return original;
   const type = str(address.type) === 'postal' ? 'M' : ADDRESS_TYPE[str(address.use) ?? ''] ?? '';
   return [lines[0] ?? (lines.length === 0 ? str(address.text) : undefined), lines.slice(1).join(', '), str(address.city), str(address.state), str(address.postalCode), str(address.country), type, '', str(address.district)];
 }

@@ -1,10 +1,10 @@
 import { Resources, type Build } from './context.js';
-import { cwe, ei, firstCode, xcn } from './datatypes.js';
+import { cwe, cx, ei, firstCode, xcn } from './datatypes.js';
 import { repeat, type Field } from './encode.js';
 import { EXT } from '../v2-fhir/extensions.js';
 import { extensionValue, obj, objs, str, type Json } from './json.js';
 import { writeObx } from './obx.js';
-import { timestamp, writeNotes } from './segments.js';
+import { fieldOf, timestamp, writeNotes } from './segments.js';
 
 /*
  * ORC/OBR from ServiceRequest and DiagnosticReport, and the ORU^R01 / ORM^O01 order
@@ -13,8 +13,29 @@ import { timestamp, writeNotes } from './segments.js';
 
 /** The identifier typed PLAC (placer) or FILL (filler) in v2-0203, as an EI. */
 function typedIdentifier(r: Json | undefined, type: 'PLAC' | 'FILL'): Field {
-  const found = objs(r?.identifier).find((i) => firstCode(i.type) === type);
+  // Identifiers from other fields (OBR-53 alternate placer, ORC-4 group) are not the order number.
+  const found = objs(r?.identifier).find((i) => firstCode(i.type) === type && fieldOf(i) === undefined);
   return found ? ei(found) : undefined;
+}
+
+/** The identifier the forward map took from `field` (an ORC number differing from the OBR's), as an EI. */
+function tagged(r: Json | undefined, field: string): Field {
+  const found = objs(r?.identifier).find((i) => str(i.value) && fieldOf(i) === field);
+  return found ? ei(found) : undefined;
+}
+
+/** Identifiers the forward map took from `field` (`hl7v2-field`), as CX repetitions. */
+function fromField(r: Json | undefined, field: string): Field {
+  const found = objs(r?.identifier).filter((i) => str(i.value) && fieldOf(i) === field);
+  return found.length > 0 ? repeat(found.map(cx)) : undefined;
+}
+
+/** ORC-4 placer group number: the request's requisition, else the report's PGN identifier. */
+function placerGroup(request: Json | undefined, report: Json | undefined): Field {
+  const requisition = obj(request?.requisition);
+  if (requisition && str(requisition.value)) return ei(requisition);
+  const group = objs(report?.identifier).find((i) => fieldOf(i) === 'ORC-4' && str(i.value));
+  return group ? ei(group) : undefined;
 }
 
 /** An untyped identifier stands for the filler order number (a lab's report or result id). */
@@ -35,7 +56,7 @@ const ORDER_CONTROL: Readonly<Record<string, string>> = { draft: 'NW', active: '
 
 /** The placer order number: the PLAC identifier, else a request's first identifier. */
 function placer(request: Json | undefined): Field {
-  const first = objs(request?.identifier).find((i) => str(i.value) && firstCode(i.type) !== 'FILL');
+  const first = objs(request?.identifier).find((i) => str(i.value) && firstCode(i.type) !== 'FILL' && fieldOf(i) === undefined);
   return typedIdentifier(request, 'PLAC') ?? (first ? ei(first) : undefined);
 }
 
@@ -44,11 +65,13 @@ function requester(b: Build, request: Json | undefined): Field {
   return ref ? xcn(ref, b.res.resolve(ref, request)) : undefined;
 }
 
-export function writeOrc(b: Build, control: string, request: Json | undefined): void {
+export function writeOrc(b: Build, control: string, request: Json | undefined, report?: Json): void {
   const fields: Field[] = [];
   fields[0] = control;
-  fields[1] = placer(request);
-  fields[2] = typedIdentifier(request, 'FILL');
+  fields[1] = tagged(request, 'ORC-2') ?? placer(request);
+  fields[2] = tagged(request, 'ORC-3') ?? typedIdentifier(request, 'FILL');
+  fields[3] = placerGroup(request, report);
+  fields[32] = fromField(request, 'ORC-33');
   fields[8] = timestamp(b, request, 'authoredOn', request ? Resources.label(request) : 'ServiceRequest');
   fields[11] = requester(b, request);
   b.w.segment('ORC', fields);
@@ -77,6 +100,7 @@ export function writeObr(b: Build, report: Json | undefined, request: Json | und
   fields[30] = repeat(objs(request?.reasonCode).map((r) => cwe(r).value));
   const interpreter = objs(report?.resultsInterpreter)[0];
   fields[31] = interpreter ? xcn(interpreter, b.res.resolve(interpreter, report)) : undefined;
+  fields[52] = fromField(report, 'OBR-53') ?? fromField(request, 'OBR-53');
   if (!request && !report && !observation) b.res.warn('missing-required', 'OBR without a report or request', where);
   b.w.segment('OBR', fields);
 }
@@ -85,7 +109,7 @@ export function writeObr(b: Build, report: Json | undefined, request: Json | und
 export function writeReport(b: Build, report: Json, before: readonly Json[] = []): void {
   const where = Resources.label(report);
   const request = objs(report.basedOn).map((r) => b.res.resolve(r, report)).find((r) => r?.resourceType === 'ServiceRequest');
-  if (request) writeOrc(b, 'RE', request);
+  if (request) writeOrc(b, 'RE', request, report);
   writeObr(b, report, request);
   // OBR's NTEs: the order's notes (where the v2 → FHIR map puts them), then the conclusion.
   writeNotes(b, [...objs(request?.note), ...(typeof report.conclusion === 'string' ? [{ text: report.conclusion }] : [])]);

@@ -1,6 +1,6 @@
 import { formatHl7Timestamp, newControlId } from '../../engine/hl7/index.js';
 import { Resources, type Build } from './context.js';
-import { cwe, cx, firstCode, timestampOf, xad, xcn, xpn, xtn } from './datatypes.js';
+import { cwe, cx, firstCode, originalRep, timestampOf, xad, xcn, xpn, xtn } from './datatypes.js';
 import { repeat, type Composite, type Field } from './encode.js';
 import { EXT } from '../v2-fhir/extensions.js';
 import { extensionValue, obj, objs, str, type Json } from './json.js';
@@ -33,6 +33,19 @@ export function timestamp(b: Build, parent: Json | undefined, key: string, where
   return t.text;
 }
 
+/** The v2 field an element came from when not its resource's main one (`hl7v2-field`). */
+export function fieldOf(element: Json): string | undefined {
+  return extensionValue(element, EXT.field);
+}
+
+/** DL identifier → DLN (licence number, issuing state or authority, expiration date). */
+function dln(licence: Json): Field {
+  const original = originalRep(licence, (c) => c[0] === (str(licence.value) ?? ''));
+  if (original) return original;
+  const end = timestampOf(obj(licence.period), 'end').text;
+  return [str(licence.value) ?? '', str(obj(licence.assigner)?.display) ?? '', end ?? ''];
+}
+
 const GENDER: Readonly<Record<string, string>> = { male: 'M', female: 'F', other: 'O', unknown: 'U' };
 const BIRTH_TIME = 'http://hl7.org/fhir/StructureDefinition/patient-birthTime';
 const SSN_SYSTEM = 'http://hl7.org/fhir/sid/us-ssn';
@@ -42,12 +55,19 @@ export function writePid(b: Build, patient: Json): void {
   const where = Resources.label(patient);
   const all = objs(patient.identifier).filter((i) => str(i.value));
   const ssn = all.find((i) => str(i.system) === SSN_SYSTEM);
-  const license = all.find((i) => firstCode(i.type) === 'DL');
+  // PID-20 is the tagged DL identifier; a DL in PID-3 (a CX, kept whole) stays there.
+  const license = all.find((i) => fieldOf(i) === 'PID-20') ?? all.find((i) => firstCode(i.type) === 'DL' && fieldOf(i) === undefined && extensionValue(i, EXT.original) === undefined);
+  // Identifiers the forward map took from PID-2 / PID-4 go back there (`hl7v2-field`).
+  const patientId = all.filter((i) => fieldOf(i) === 'PID-2');
+  const alternateId = all.filter((i) => fieldOf(i) === 'PID-4');
   // The same identifier twice (v2 senders repeat the MRN in PID-2/PID-4) is written once.
   const seen = new Set<string>();
-  const identifiers = all.filter((i) => i !== ssn && i !== license && !seen.has(JSON.stringify(i)) && seen.add(JSON.stringify(i)));
+  const identifiers = all.filter((i) => i !== ssn && i !== license && (fieldOf(i) === undefined || fieldOf(i) === 'PID-3') && !seen.has(JSON.stringify(i)) && seen.add(JSON.stringify(i)));
   if (identifiers.length === 0) b.res.warn('missing-required', 'Patient has no identifier: PID-3 left empty', `${where}.identifier`);
-  const names = objs(patient.name).map((n) => xpn(n, b.opts.version));
+  // An XPN-15 "called by" name is inside its XPN's original already.
+  const allNames = objs(patient.name).filter((n) => fieldOf(n) !== 'XPN-15');
+  const names = allNames.filter((n) => fieldOf(n) !== 'PID-9').map((n) => xpn(n, b.opts.version));
+  const aliases = allNames.filter((n) => fieldOf(n) === 'PID-9').map((n) => xpn(n, b.opts.version));
   // The original v2 text first, then the standard birthTime extension, then the date.
   const birthTime = objs(obj(patient._birthDate)?.extension).find((e) => e.url === BIRTH_TIME);
   const birth = extensionValue(patient._birthDate, EXT.datetime) ?? (birthTime ? timestamp(b, birthTime, 'valueDateTime', where) : timestamp(b, patient, 'birthDate', where));
@@ -57,8 +77,11 @@ export function writePid(b: Build, patient: Json): void {
   const deceased = patient.deceasedBoolean === true || str(patient.deceasedDateTime) !== undefined;
   const fields: Field[] = [];
   fields[0] = '1';
+  fields[1] = repeat(patientId.map(cx));
   fields[2] = repeat(identifiers.map(cx));
+  fields[3] = repeat(alternateId.map(cx));
   fields[4] = repeat(names);
+  fields[8] = repeat(aliases);
   fields[6] = birth;
   fields[7] = extensionValue(patient._gender, EXT.code) ?? (gender === undefined ? undefined : GENDER[gender]);
   fields[10] = repeat(objs(patient.address).map(xad));
@@ -66,7 +89,7 @@ export function writePid(b: Build, patient: Json): void {
   fields[13] = repeat(telecom.filter((t) => str(t.use) === 'work').map(xtn));
   fields[15] = cwe(obj(patient.maritalStatus)).value;
   fields[18] = ssn ? str(ssn.value) : undefined;
-  fields[19] = license ? [str(license.value)] : undefined;
+  fields[19] = license ? dln(license) : undefined;
   fields[28] = timestamp(b, patient, 'deceasedDateTime', where);
   fields[29] = deceased ? 'Y' : patient.deceasedBoolean === false ? 'N' : undefined;
   b.w.segment('PID', fields);
@@ -93,7 +116,10 @@ export function writePv1(b: Build, encounter: Json | undefined): void {
   const locationText = str(location?.display) ?? str(b.res.resolve(location)?.name);
   const participant = objs(encounter.participant)[0];
   const attending = participant ? xcn(obj(participant.individual), b.res.resolve(participant.individual)) : undefined;
-  const visit = objs(encounter.identifier).find((i) => str(i.value));
+  const ids = objs(encounter.identifier).filter((i) => str(i.value));
+  // PV1-19 is the identifier typed VN, else the first not taken from PV1-50.
+  const alternate = ids.filter((i) => fieldOf(i) === 'PV1-50');
+  const visit = ids.find((i) => firstCode(i.type) === 'VN') ?? ids.find((i) => fieldOf(i) === undefined);
   const period = obj(encounter.period);
   const fields: Field[] = [];
   fields[0] = '1';
@@ -101,6 +127,7 @@ export function writePv1(b: Build, encounter: Json | undefined): void {
   fields[2] = locationText ? [locationText] : undefined;
   fields[6] = attending;
   fields[18] = visit ? cx(visit) : undefined;
+  fields[49] = repeat(alternate.map(cx));
   fields[43] = timestamp(b, period, 'start', `${where}.period`);
   fields[44] = timestamp(b, period, 'end', `${where}.period`);
   b.w.segment('PV1', fields);

@@ -2,7 +2,7 @@ import type { Ctx, Reference } from './context.js';
 import { isOid, isUuid, LANGUAGE_3_TO_2, lookupSystem, V2_TABLE, V2_TABLE_CODES } from './codesystems.js';
 
 const BCP47 = /^[a-z]{2}(?:-[A-Z]{2})?$/;
-import { EXT, stringExt } from './extensions.js';
+import { EXT, stringExt, tagField } from './extensions.js';
 import type { V2Value } from './fields.js';
 
 /*
@@ -111,7 +111,8 @@ export function cxIdentifier(ctx: Ctx, v: V2Value, path: string): Json | undefin
 export function eiIdentifier(v: V2Value, typeCode?: string): Json | undefined {
   const value = v.str(1);
   if (value === '') return undefined;
-  const id: Json = {};
+  // The EI as sent: the reverse map writes it back whole (namespace and universal id both).
+  const id: Json = { extension: [stringExt(EXT.original, v.original())] };
   if (typeCode) id.type = tableConcept(typeCode, '0203');
   const system = hdSystem(v.str(2), v.str(3), v.str(4));
   if (system) id.system = system;
@@ -124,7 +125,9 @@ export function eiIdentifierSub(v: V2Value, typeCode?: string): Json | undefined
   return eiIdentifier(v, typeCode);
 }
 
-const NAME_USE: Readonly<Record<string, string>> = { L: 'official', D: 'usual', M: 'maiden', N: 'nickname', A: 'usual', S: 'anonymous', T: 'temp', B: 'official', C: 'official', BAD: 'old', NOUSE: 'old', U: 'usual' };
+/** XPN-7 (table 0200) → name-use, per the IG NameType ConceptMap; the other 0200 codes have no use. */
+const NAME_USE: Readonly<Record<string, string>> = { BAD: 'old', D: 'usual', L: 'official', M: 'maiden', MSK: 'anonymous', N: 'nickname', NAV: 'temp', R: 'official', TEMP: 'temp' };
+const NAME_TYPES_0200: ReadonlySet<string> = new Set(['A', 'B', 'BAD', 'C', 'D', 'F', 'I', 'K', 'L', 'M', 'MSK', 'N', 'NAV', 'NB', 'NOUSE', 'P', 'R', 'REL', 'S', 'T', 'TEMP', 'U']);
 
 /** XPN → HumanName. */
 export function humanName(ctx: Ctx, v: V2Value, path: string): Json | undefined {
@@ -135,7 +138,7 @@ export function humanName(ctx: Ctx, v: V2Value, path: string): Json | undefined 
   if (use !== '') {
     const mapped = NAME_USE[use];
     if (mapped) name.use = mapped;
-    else ctx.warn('unknown-code', `name type ${JSON.stringify(use)} has no FHIR name use`, path);
+    else if (!NAME_TYPES_0200.has(use)) ctx.warn('unknown-code', `name type ${JSON.stringify(use)} is not in HL7 table 0200`, path);
   }
   if (family !== '') name.family = family;
   if (given.length > 0) name.given = given;
@@ -150,15 +153,47 @@ export function humanName(ctx: Ctx, v: V2Value, path: string): Json | undefined 
   return family !== '' || given.length > 0 || prefix !== '' ? name : undefined;
 }
 
+/**
+ * Every repetition of an XPN field as HumanNames, each followed by its XPN-15 "called by"
+ * as a name of its own with use `nickname` (IG XPN map, where the element repeats),
+ * tagged `XPN-15` so the reverse map does not write it as one more repetition.
+ */
+export function humanNames(ctx: Ctx, reps: readonly V2Value[], path: string, field?: string): Json[] {
+  const out: Json[] = [];
+  for (const rep of reps) {
+    const name = humanName(ctx, rep, path);
+    if (!name) continue;
+    if (field) tagField(name, field);
+    out.push(name);
+    const calledBy = rep.str(15);
+    if (calledBy !== '') out.push(tagField({ use: 'nickname', given: [calledBy] }, 'XPN-15'));
+  }
+  return out;
+}
+
 const ADDRESS_USE: Readonly<Record<string, { use?: string; type?: string }>> = {
   H: { use: 'home' }, P: { use: 'home' }, O: { use: 'work' }, B: { use: 'work' }, C: { use: 'temp' },
   M: { type: 'postal' }, SH: { type: 'postal' }, BA: { use: 'old' }, BDL: { use: 'old' }, V: { use: 'temp' },
 };
 
+/**
+ * XAD-1 (SAD: street or mailing address & street name & dwelling number) → one address
+ * line. Senders split it either way (`1000&Hospital Lane`): the whole line is kept, in
+ * the order the parts were sent; repeated parts (SAD-1 already holding the name) once.
+ */
+function streetLine(sad: V2Value): string {
+  const parts: string[] = [];
+  for (let i = 1; i <= 3; i++) {
+    const p = sad.str(i);
+    if (p !== '' && !parts.some((q) => q.includes(p))) parts.push(p);
+  }
+  return parts.join(' ');
+}
+
 /** XAD → Address. */
 export function address(ctx: Ctx, v: V2Value, path: string): Json | undefined {
   const a: Json = {};
-  const line = [v.sub(1).str(1), v.str(2), v.str(19)].filter((s) => s !== '');
+  const line = [streetLine(v.sub(1)), v.str(2), v.str(19)].filter((s) => s !== '');
   if (line.length > 0) a.line = line;
   if (v.str(3) !== '') a.city = v.str(3);
   if (v.str(9) !== '') a.district = v.str(9);
@@ -166,6 +201,8 @@ export function address(ctx: Ctx, v: V2Value, path: string): Json | undefined {
   if (v.str(5) !== '') a.postalCode = v.str(5);
   if (v.str(6) !== '') a.country = v.str(6);
   if (Object.keys(a).length === 0) return undefined;
+  // The XAD as sent: the line joins the SAD parts, the reverse map restores them.
+  a.extension = [stringExt(EXT.original, v.original())];
   const type = ADDRESS_USE[v.str(7)];
   if (type?.use) a.use = type.use;
   if (type?.type) a.type = type.type;

@@ -1,12 +1,13 @@
 import type { Ctx, Reference } from './context.js';
 import { codeableConcept, cxIdentifier, tableConcept, xcnReference, type Json } from './datatypes.js';
-import { EXT, stringExt } from './extensions.js';
+import { EXT, stringExt, tagField } from './extensions.js';
 import type { SegmentReader, V2Value } from './fields.js';
 import { identityOf } from './patient.js';
 
 /* PV1/PV2 → Encounter. The status comes from the trigger event (table in docs/TRANSFORMS.md). */
 
 const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
+const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
 const PARTICIPATION = 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType';
 
 /** PV1-2 patient class (table 0004) → Encounter.class (v3 ActCode). */
@@ -59,7 +60,15 @@ function participant(list: Json[], code: string, display: string, reps: V2Value[
 export function encounterFromPv1(ctx: Ctx, pv1: SegmentReader, pv2: SegmentReader | undefined, trigger: string, patient: Reference): Reference {
   const e: Json = { resourceType: 'Encounter' };
   const visit = pv1.field(19);
-  const ids = [cxIdentifier(ctx, visit, pv1.path(19)), cxIdentifier(ctx, pv1.field(50), pv1.path(50))].filter((i) => i !== undefined);
+  const ids: Json[] = [];
+  const visitId = cxIdentifier(ctx, visit, pv1.path(19));
+  // IG PV1 map: the visit number is typed VN whatever CX-5 says (the original CX keeps CX-5).
+  if (visitId) ids.push({ ...visitId, type: { coding: [{ system: V2_0203, code: 'VN' }], text: 'visit number' } });
+  // PV1-50, every repetition (IG: identifier[2]), tagged for the reverse map.
+  for (const rep of pv1.reps(50)) {
+    const alt = cxIdentifier(ctx, rep, pv1.path(50));
+    if (alt) ids.push(tagField(alt, 'PV1-50'));
+  }
   if (ids.length > 0) e.identifier = ids;
   e.status = STATUS_BY_TRIGGER[trigger] ?? statusFromDates(pv1);
   const cls = pv1.str(2);

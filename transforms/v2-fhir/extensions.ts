@@ -18,6 +18,12 @@ export const EXT = Object.freeze({
    * repetition it came from, encoded with the standard delimiters `^~\\&`.
    */
   original: `${BASE}hl7v2-original`,
+  /**
+   * On an Identifier or HumanName from a field other than the element's main one (`PID-2`,
+   * `PID-4`, `PID-9`, `PV1-50`, `ORC-4`, `OBR-53`): the field it came from, so the reverse
+   * map writes it back there rather than into PID-3 / PID-5 / PV1-19 / OBR-2.
+   */
+  field: `${BASE}hl7v2-field`,
   /** On Observation: the original OBX-6 (units), encoded with the standard delimiters. */
   units: `${BASE}hl7v2-units`,
   /** On Observation: the original OBX-2 value type (`ST`, `TX`, `FT`, `NM`, ...). */
@@ -51,4 +57,13 @@ export function originalCodeElement(code: string): { extension: Extension[] } {
 /** `{ extension: [original timestamp] }` for a primitive's `_field` companion. */
 export function originalTimeElement(text: string): { extension: Extension[] } {
   return { extension: [{ url: EXT.datetime, valueString: text }] };
+}
+
+/** Marks an element (Identifier, HumanName) with the v2 field it came from. */
+export function tagField<T extends Record<string, unknown>>(element: T, field: string): T {
+  const el = element as Record<string, unknown>;
+  const list = (el.extension as Extension[] | undefined) ?? [];
+  list.push(stringExt(EXT.field, field));
+  el.extension = list;
+  return element;
 }

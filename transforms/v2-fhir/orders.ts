@@ -1,6 +1,6 @@
 import type { Ctx, Reference } from './context.js';
-import { codeableConcept, eiIdentifier, xcnReference, type Json } from './datatypes.js';
-import { originalCodeElement } from './extensions.js';
+import { codeableConcept, cxIdentifier, eiIdentifier, tableConcept, xcnReference, type Json } from './datatypes.js';
+import { originalCodeElement, tagField } from './extensions.js';
 import type { SegmentReader } from './fields.js';
 import { DATA_ABSENT } from './observation.js';
 
@@ -27,22 +27,42 @@ export function orderKey(ctx: Ctx, orc: SegmentReader | undefined, obr: SegmentR
   return { authority: ctx.sender, key: ctx.localKey(seg.index) };
 }
 
-function identifiers(orc: SegmentReader | undefined, obr: SegmentReader | undefined): Json[] {
+const PLACER = { coding: [{ system: V2_0203, code: 'PLAC', display: 'Placer Identifier' }] };
+const FILLER = { coding: [{ system: V2_0203, code: 'FILL', display: 'Filler Identifier' }] };
+// PGN is newer than the v2-0203 release R4 validators know (not in V2_TABLE_CODES): no system then.
+const PLACER_GROUP = tableConcept('PGN', '0203', 'Placer Group Number');
+
+/** ORC-4 placer group number typed PGN (IG ORC map: ServiceRequest.requisition, DiagnosticReport.identifier). */
+function placerGroup(orc: SegmentReader | undefined): Json | undefined {
+  const id = orc ? eiIdentifier(orc.field(4)) : undefined;
+  return id ? { type: PLACER_GROUP, ...id } : undefined;
+}
+
+function identifiers(ctx: Ctx, orc: SegmentReader | undefined, obr: SegmentReader | undefined): Json[] {
   const out: Json[] = [];
   const seen = new Set<string>();
   const push = (id: Json | undefined) => {
     if (!id) return;
-    const k = `${id.system as string}|${id.value as string}`;
+    // Placer and filler may carry the same number: both are kept, each with its type.
+    const k = `${JSON.stringify(id.type)}|${id.system as string}|${id.value as string}`;
     if (seen.has(k)) return;
     seen.add(k);
     out.push(id);
   };
-  const placer = { coding: [{ system: V2_0203, code: 'PLAC', display: 'Placer Identifier' }] };
-  const filler = { coding: [{ system: V2_0203, code: 'FILL', display: 'Filler Identifier' }] };
-  for (const [seg, n, type] of [[orc, 2, placer], [obr, 2, placer], [orc, 3, filler], [obr, 3, filler], [obr, 53, placer]] as const) {
-    if (!seg) continue;
-    const id = eiIdentifier(seg.field(n));
-    if (id) push({ type, ...id });
+  // IG: ORC-2/ORC-3 only when the OBR has none; a differing ORC number is kept as well,
+  // tagged, so the reverse map writes each back to its own segment.
+  for (const [n, type] of [[2, PLACER], [3, FILLER]] as const) {
+    const fromObr = obr ? eiIdentifier(obr.field(n)) : undefined;
+    if (fromObr) push({ type, ...fromObr });
+    const fromOrc = orc ? eiIdentifier(orc.field(n)) : undefined;
+    if (fromOrc) push(fromObr ? tagField({ type, ...fromOrc }, `ORC-${n}`) : { type, ...fromOrc });
+  }
+  // Alternate placer order numbers are CX (OBR-53, else ORC-33; IG ORC/OBR maps), typed PLAC.
+  const alternate = obr && obr.reps(53).length > 0 ? obr : orc;
+  const n = alternate === obr ? 53 : 33;
+  for (const rep of alternate?.reps(n) ?? []) {
+    const id = cxIdentifier(ctx, rep, alternate!.path(n));
+    if (id) push(tagField({ ...id, type: PLACER }, `${alternate!.name}-${n}`));
   }
   return out;
 }
@@ -55,7 +75,7 @@ export interface OrderScope {
 /** ORC (its own, never a previous order's) and/or OBR → ServiceRequest. */
 export function serviceRequest(ctx: Ctx, orc: SegmentReader | undefined, obr: SegmentReader | undefined, scope: OrderScope): { ref: Reference; resource: Json; key: string } {
   const sr: Json = { resourceType: 'ServiceRequest' };
-  const ids = identifiers(orc, obr);
+  const ids = identifiers(ctx, orc, obr);
   if (ids.length > 0) sr.identifier = ids;
   let status = 'unknown';
   if (orc) status = ORDER_STATUS[orc.str(5).toUpperCase()] ?? ORDER_CONTROL[orc.str(1).toUpperCase()] ?? 'unknown';
@@ -76,7 +96,7 @@ export function serviceRequest(ctx: Ctx, orc: SegmentReader | undefined, obr: Se
   }
   if (scope.encounter) sr.encounter = scope.encounter;
   // ORC-4 placer group number → requisition (IG ORC map).
-  const group = orc ? eiIdentifier(orc.field(4)) : undefined;
+  const group = placerGroup(orc);
   if (group) sr.requisition = group;
   if (orc) ctx.dateTime(sr, 'authoredOn', orc.str(9), orc.path(9));
   if (!sr.authoredOn && obr) ctx.dateTime(sr, 'authoredOn', obr.str(6), obr.path(6));
@@ -89,15 +109,31 @@ export function serviceRequest(ctx: Ctx, orc: SegmentReader | undefined, obr: Se
   }
   const k = orderKey(ctx, orc, obr);
   const ref = ctx.add(sr as { resourceType: string }, k.authority, k.key, k.token ? `identifier=${k.token}` : undefined);
-  // An order seen twice (same filler number) is one resource: later segments add to the first.
-  return { ref, resource: ctx.resourceOf(ref), key: `${k.authority}|${k.key}` };
+  // An order seen twice (same filler number, e.g. an ORC alone, then its OBR) is one
+  // resource: the first wins, and what only the later segments say is added to it.
+  const first = ctx.resourceOf(ref);
+  if (first !== sr) mergeOrder(first, sr);
+  return { ref, resource: first, key: `${k.authority}|${k.key}` };
+}
+
+/** Adds to `first` the identifiers and elements only `later` has (same order, more segments). */
+function mergeOrder(first: Json, later: Json): void {
+  const ids = (first.identifier as Json[] | undefined) ?? [];
+  const known = new Set(ids.map((i) => `${i.system as string}|${i.value as string}`));
+  for (const id of (later.identifier as Json[] | undefined) ?? []) {
+    if (!known.has(`${id.system as string}|${id.value as string}`)) ids.push(id);
+  }
+  if (ids.length > 0) first.identifier = ids;
+  for (const [key, value] of Object.entries(later)) if (!(key in first)) first[key] = value;
 }
 
 /** OBR in an ORU → DiagnosticReport based on the order's ServiceRequest. */
 export function diagnosticReport(ctx: Ctx, orc: SegmentReader | undefined, obr: SegmentReader, scope: OrderScope, basedOn: Reference): { ref: Reference; resource: Json } {
   const dr: Json = { resourceType: 'DiagnosticReport' };
   // Filler and placer numbers (IG OBR map); the ORC's when the OBR has none.
-  const ids = identifiers(orc, obr);
+  const ids = identifiers(ctx, orc, obr);
+  const group = placerGroup(orc);
+  if (group) ids.push(tagField(group, 'ORC-4'));
   if (ids.length > 0) dr.identifier = ids;
   dr.basedOn = [basedOn];
   const statusCode = obr.str(25);

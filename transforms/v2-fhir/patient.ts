@@ -1,6 +1,6 @@
 import type { Ctx, Reference } from './context.js';
-import { address, codeableConcept, languageConcept, contactPoint, cxIdentifier, hdSystem, humanName, tableConcept, xcnReference, xonReference, type Json } from './datatypes.js';
-import { originalCodeElement } from './extensions.js';
+import { address, codeableConcept, languageConcept, contactPoint, cxIdentifier, hdSystem, humanName, humanNames, tableConcept, xcnReference, xonReference, type Json } from './datatypes.js';
+import { EXT, originalCodeElement, stringExt, tagField } from './extensions.js';
 import type { SegmentReader, V2Value } from './fields.js';
 
 /* PID → Patient, PD1 → Patient.generalPractitioner, NK1 → RelatedPerson, MRG → Patient.link. */
@@ -32,6 +32,19 @@ export function identityOf(ctx: Ctx, reps: V2Value[]): Identity | undefined {
   return undefined;
 }
 
+/** DLN (licence number, issuing state, expiration date) → Identifier typed DL (IG DLN map). */
+function driversLicence(ctx: Ctx, dln: V2Value, path: string): Json | undefined {
+  const value = dln.str(1);
+  if (value === '') return undefined;
+  // The field as sent (some senders write a CX here) goes back whole.
+  const id: Json = { extension: [stringExt(EXT.original, dln.original())], type: tableConcept('DL', '0203'), value };
+  const end: Json = {};
+  ctx.date(end, 'end', dln.str(3), path);
+  if (end.end !== undefined) id.period = end;
+  if (dln.str(2) !== '') id.assigner = { display: dln.str(2) };
+  return id;
+}
+
 export function gender(ctx: Ctx, code: string, path: string): string | undefined {
   if (code === '') return undefined;
   const g = GENDER[code.toUpperCase()];
@@ -48,22 +61,23 @@ export function patientFromPid(ctx: Ctx, pid: SegmentReader, pd1: SegmentReader 
     const id = cxIdentifier(ctx, rep, pid.path(3));
     if (id) identifiers.push(id);
   }
-  for (const rep of pid.reps(2)) {
-    const id = cxIdentifier(ctx, rep, pid.path(2));
-    if (id) identifiers.push(id);
+  // PID-2 and PID-4 (IG PID map: identifier[1], identifier[3]), tagged so the reverse map puts them back.
+  for (const n of [2, 4]) {
+    for (const rep of pid.reps(n)) {
+      const id = cxIdentifier(ctx, rep, pid.path(n));
+      if (id) identifiers.push(tagField(id, `PID-${n}`));
+    }
   }
-  for (const rep of pid.reps(4)) {
-    const id = cxIdentifier(ctx, rep, pid.path(4));
-    if (id) identifiers.push(id);
-  }
+  // PID-19: the IG types a US SSN `SS` (v2-0203) in the us-ssn system.
   const ssn = pid.str(19);
   if (ssn !== '') identifiers.push({ type: tableConcept('SS', '0203'), system: 'http://hl7.org/fhir/sid/us-ssn', value: ssn });
-  const dl = pid.field(20);
-  if (dl.str(1) !== '') identifiers.push({ type: tableConcept('DL', '0203'), value: dl.str(1) });
+  const dl = driversLicence(ctx, pid.field(20), pid.path(20));
+  if (dl) identifiers.push(tagField(dl, 'PID-20'));
   if (identifiers.length > 0) p.identifier = identifiers;
   else ctx.warn('missing-required', 'PID-3 has no patient identifier: the Patient cannot be matched on replay', pid.path(3));
 
-  const names = pid.reps(5).map((r) => humanName(ctx, r, pid.path(5))).filter((n) => n !== undefined);
+  // PID-9 aliases are more names (IG: name[2]); their use comes from XPN-7 only (table 0200 → name-use).
+  const names = [...humanNames(ctx, pid.reps(5), pid.path(5)), ...humanNames(ctx, pid.reps(9), pid.path(9), 'PID-9')];
   if (names.length > 0) p.name = names;
   const telecom = [...pid.reps(13), ...pid.reps(14)].map((r) => contactPoint(r)).filter((t) => t !== undefined);
   const business = pid.reps(14).length;
@@ -124,7 +138,7 @@ export function patientFromPid(ctx: Ctx, pid: SegmentReader, pd1: SegmentReader 
 /** NK1 → RelatedPerson (a next of kin that is an organisation, NK1-13 only, is skipped). */
 export function relatedPersonFromNk1(ctx: Ctx, nk1: SegmentReader, patient: Reference): void {
   const rp: Json = { resourceType: 'RelatedPerson', patient };
-  const names = nk1.reps(2).map((r) => humanName(ctx, r, nk1.path(2))).filter((n) => n !== undefined);
+  const names = humanNames(ctx, nk1.reps(2), nk1.path(2));
   if (names.length === 0 && nk1.str(13) !== '') return;
   rp.active = true;
   if (names.length > 0) rp.name = names;
