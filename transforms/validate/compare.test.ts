@@ -85,11 +85,19 @@ describe('compareBundles', () => {
     expect(summarise(c)).toMatchObject({ matched: 3, onlyOurs: 0, onlyTheirs: 1, differ: 2 });
   });
 
-  it('judges identifier differences by who lost a repetition', () => {
-    const c = compareBundles(bundle(patient()), bundle(patient({ identifier: [{ value: 'MRN1' }, { value: 'SSN9' }] })));
+  it('judges identifier differences by the v2 field the missing value comes from', () => {
+    const withSsn = `${ORU.replace('||19800314|M', '||19800314|M|||||||||||SSN9')}`;
+    const c = compareBundles(bundle(patient()), bundle(patient({ identifier: [{ value: 'MRN1' }, { value: 'SSN9' }] })), parseHl7(withSsn));
     const id = c.resources[0]!.elements.find((e) => e.element === 'identifier')!;
     expect(id.verdict).toMatchObject({ follows: 'theirs' });
-    expect(id.verdict?.note).toContain('we lack SSN9');
+    expect(id.verdict?.note).toContain('we lack SSN9 (PID-19.1)');
+  });
+
+  it('leaves an identifier difference unclear without the v2 source to trace it to', () => {
+    const c = compareBundles(bundle(patient()), bundle(patient({ identifier: [{ value: 'MRN1' }, { value: 'SSN9' }] })));
+    const id = c.resources[0]!.elements.find((e) => e.element === 'identifier')!;
+    expect(id.verdict).toMatchObject({ follows: 'unclear' });
+    expect(id.verdict?.note).toContain('SSN9 (not found in the message)');
   });
 });
 

@@ -5,7 +5,7 @@
  * checked against it; elsewhere the verdict says what the IG asks and leaves it `unclear`.
  * Only the map rows we are sure of are listed; a source code outside them is `unclear`.
  */
-import type { Hl7Message } from '../../engine/hl7/index.js';
+import { unescapeValue, type Hl7Message } from '../../engine/hl7/index.js';
 
 export type IgFollower = 'ours' | 'theirs' | 'both' | 'neither' | 'unclear';
 
@@ -74,14 +74,83 @@ function single(source: Hl7Message, segment: string, field: number): string | un
   return segments(source, segment) === 1 ? source.get(`${segment}-${field}`) : undefined;
 }
 
-/** Where the IG's segment maps take each resource's identifiers from. */
-const IDENTIFIER_FIELDS: Readonly<Record<string, string>> = {
-  Patient: 'PID-2, PID-3, PID-4, PID-19 SSN, PID-20 driver\'s licence',
-  Encounter: 'PV1-19 visit number, PV1-50 alternate visit id',
-  ServiceRequest: 'ORC-2/OBR-2 placer, ORC-3/OBR-3 filler, ORC-4 placer group',
-  DiagnosticReport: 'OBR-2/OBR-3 placer and filler numbers',
-  Coverage: 'IN1-36 policy number and the insured\'s ids',
+/**
+ * The v2 fields the IG's segment maps send to each resource's `identifier` (HL7 v2-to-fhir
+ * mappings/segments, E2 sheets). A field may name one component (`ORC-4.2`). Deliberately
+ * absent: ORC-4 placer group (ORC-4.1) goes to ServiceRequest.requisition, not identifier;
+ * PID-18 goes to Account; PV1-5 to hospitalization.preAdmissionIdentifier; OBR-53 maps to
+ * ServiceRequest only; IN1-36 and IN1-49 are not Coverage.identifier. The ADT message maps
+ * leave DB1, GT1 and IN2 unmapped, so nothing from them belongs in Patient.identifier.
+ */
+export const IDENTIFIER_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  Patient: ['PID-2', 'PID-3', 'PID-4', 'PID-19', 'PID-20'],
+  Encounter: ['PV1-19', 'PV1-50'],
+  // ORC-4.2 only when ORC-4 is typed EIP (v2.8.2): the filler-assigned group number.
+  ServiceRequest: ['ORC-2', 'ORC-3', 'ORC-4.2', 'ORC-33', 'ORC-38', 'OBR-2', 'OBR-3', 'OBR-53'],
+  DiagnosticReport: ['ORC-2', 'ORC-3', 'ORC-4', 'OBR-2', 'OBR-3'],
+  Coverage: ['IN1-2'],
 };
+
+/** Where a value sits in the message: `DB1-3.1` style places, one per occurrence. */
+export function locateValue(source: Hl7Message, value: string): string[] {
+  const d = source.delimiters;
+  const wanted = value.trim().toUpperCase();
+  const places = new Set<string>();
+  for (const segment of source.segments) {
+    // MSH-1/MSH-2 are the delimiters themselves, never a value.
+    for (let n = segment.header ? 3 : 1; n <= segment.fieldCount; n++) {
+      const components = segment.field(n).split(d.repetition).map((rep) => rep.split(d.component));
+      for (const rep of components) {
+        rep.forEach((component, c) => {
+          const parts = [component, ...component.split(d.subcomponent)];
+          if (parts.some((p) => unescapeValue(p, d).trim().toUpperCase() === wanted)) places.add(`${segment.name}-${n}.${c + 1}`);
+        });
+      }
+    }
+  }
+  return [...places];
+}
+
+/** Whether a place (`ORC-4.1`) is one of the fields the IG maps (`ORC-4` or `ORC-4.1`). */
+function isMapped(place: string, fields: readonly string[]): boolean {
+  const field = place.replace(/\.\d+$/, '');
+  return fields.includes(field) || fields.includes(place);
+}
+
+type Provenance = 'mapped' | 'unmapped' | 'unknown';
+
+/** Whether a value comes from a field the IG maps to the element, from elsewhere, or from nowhere we can find. */
+function provenance(source: Hl7Message | undefined, value: string, fields: readonly string[] | undefined): { kind: Provenance; places: string[] } {
+  if (!source || !fields) return { kind: 'unknown', places: [] };
+  const places = locateValue(source, value);
+  if (places.length === 0) return { kind: 'unknown', places };
+  return { kind: places.some((p) => isMapped(p, fields)) ? 'mapped' : 'unmapped', places };
+}
+
+/**
+ * Identifier sets differ: each value one side lacks is traced to its v2 field. A side
+ * misses the IG when it lacks a value from a field the IG maps, or carries one from a
+ * field the IG leaves unmapped (DB1, GT1, IN2...: the IG does not put those on the
+ * resource, so an extra value there is not an IG requirement). A value we cannot find in
+ * the message (reformatted, or no source) makes the verdict `unclear`: we cannot tell
+ * which field it came from, so we do not credit either side.
+ */
+function identifierVerdict(resourceType: string, ours: readonly string[], theirs: readonly string[], source: Hl7Message | undefined): IgVerdict {
+  const fields = IDENTIFIER_FIELDS[resourceType];
+  const trace = (values: readonly string[]) => values.map((value) => ({ value, ...provenance(source, value, fields) }));
+  const weLack = trace(theirs.filter((v) => !ours.includes(v)));
+  const theyLack = trace(ours.filter((v) => !theirs.includes(v)));
+  const list = (side: string, traced: typeof weLack): string => (traced.length === 0 ? `${side} none` : `${side} ${traced.map((t) =>
+    `${t.value} (${t.places.length ? t.places.join('/') : 'not found in the message'}${t.kind === 'unmapped' ? ', not mapped by the IG' : ''})`).join(', ')}`);
+  const note = `the IG maps ${fields ? fields.join(', ') : 'fields we have not listed'} to ${resourceType}.identifier; ${list('we lack', weLack)}; ${list('they lack', theyLack)}`;
+  const has = (traced: typeof weLack, kind: Provenance) => traced.some((t) => t.kind === kind);
+  if (!fields || has(weLack, 'unknown') || has(theyLack, 'unknown')) return { follows: 'unclear', note };
+  // A side misses the IG if it lacks a mapped value or carries an unmapped one the other side lacks.
+  const oursFollows = !has(weLack, 'mapped') && !has(theyLack, 'unmapped');
+  const theirsFollows = !has(theyLack, 'mapped') && !has(weLack, 'unmapped');
+  const follows: IgFollower = oursFollows && theirsFollows ? 'both' : oursFollows ? 'ours' : theirsFollows ? 'theirs' : 'neither';
+  return { follows, note };
+}
 
 const CODE_NOTE = 'codes compare on the code value; the IG keeps the v2 coding (CWE.1-3 → Coding, CWE.4-6 → a second Coding) and adds mapped codes, so a side missing a code lost information';
 
@@ -117,14 +186,7 @@ export function igVerdict(input: VerdictInput): IgVerdict {
     default:
       break;
   }
-  if (element === 'identifier') {
-    const missingOurs = theirs.filter((v) => !ours.includes(v));
-    const missingTheirs = ours.filter((v) => !theirs.includes(v));
-    return {
-      follows: missingOurs.length === 0 ? 'ours' : missingTheirs.length === 0 ? 'theirs' : 'unclear',
-      note: `the IG maps every identifier field and repetition (${IDENTIFIER_FIELDS[resourceType] ?? 'see the segment map'}); ${missingOurs.length ? `we lack ${missingOurs.join(', ')}` : 'we lack none'}; ${missingTheirs.length ? `they lack ${missingTheirs.join(', ')}` : 'they lack none'}`,
-    };
-  }
+  if (element === 'identifier') return identifierVerdict(resourceType, ours, theirs, source);
   if (element === 'code') {
     const superset = (a: readonly string[], b: readonly string[]) => b.every((v) => a.includes(v));
     const follows: IgFollower = superset(ours, theirs) ? 'ours' : superset(theirs, ours) ? 'theirs' : 'unclear';
