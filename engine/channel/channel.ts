@@ -80,9 +80,16 @@ export class Channel {
       for (const q of this.queues.values()) q.resume();
       await this.recover();
     }
-    await this.def.source.start(this.intake);
+    await this.def.source.start(this.intake, { backlog: () => this.backlog() });
     this.stateValue = 'started';
     this.logger.info({ source: this.def.source.describe() }, 'channel started');
+  }
+
+  /** Messages in processing plus deliveries not yet final, for sources that must pause themselves. */
+  backlog(): number {
+    let n = this.processing.size;
+    for (const q of this.queues.values()) n += q.pending;
+    return n;
   }
 
   /** Stops taking new messages; queues keep delivering. */

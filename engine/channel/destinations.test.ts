@@ -51,6 +51,24 @@ async function mllpChannel(port: number, extra: Record<string, unknown> = {}, qu
 }
 
 describe('mllp destination', () => {
+  it('a dead peer does not hold up shutdown: retries follow the queue policy, the sender adds no backoff of its own', async () => {
+    const dead = await freePort();
+    const engine = await startEngine({
+      source: { mllp: { port: 0 } },
+      destinations: { out: { mllp: { host: '127.0.0.1', port: dead, connectTimeout: 1000 }, queue: { mode: 'on-failure', maxAttempts: 1000, backoff: { initial: 20, max: 50, factor: 2 }, concurrency: 4 } } },
+    });
+    const send = mllpSender(mllpPort(engine));
+    for (let i = 0; i < 20; i++) expect((await send.send(adt(`D${i}`, `MRN${i}`))).code).toBe('AA');
+    // Long enough for many failed connects: with the sender's own exponential backoff (up to 30 s) this grew to seconds per attempt.
+    await sleep(1500);
+    expect((await engine.store.search({ channel: 'test' })).length).toBe(20);
+    // A pull source (Kafka) pauses on this: 20 deliveries accepted, none final.
+    expect(engine.channel('test')!.backlog()).toBe(20);
+    const started = Date.now();
+    await engine.stop();
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it('AA: SENT after one attempt, with what was sent and the ACK saved', async () => {
     const p = await peer();
     const { engine, send } = await mllpChannel(p.port);
@@ -60,6 +78,7 @@ describe('mllp destination', () => {
     expect(p.got).toHaveLength(1);
     expect(parseHl7(p.got[0]!).controlId).toBe('M1');
     expect(detail.deliveries).toMatchObject([{ destination: 'out', status: 'SENT', attempts: 1 }]);
+    await eventually(() => engine.channel('test')!.backlog() === 0, 5_000, 'backlog back to 0');
     const response = detail.contents.find((c) => c.stage === 'response' && c.destination === 'out');
     expect(response).toBeDefined();
     const ack = parseHl7(text(response!.content));

@@ -41,6 +41,11 @@ export class DestinationQueue {
     this.slots = new Semaphore(Math.max(1, policy.concurrency));
   }
 
+  /** Deliveries accepted and not yet final (running, waiting in a lane, or waiting to retry). */
+  get pending(): number {
+    return this.inFlight.size;
+  }
+
   enqueue(env: Envelope, prior?: PriorAttempts): DeliveryTicket {
     let resolveFirst!: (s: DeliveryStatus) => void;
     const first = new Promise<DeliveryStatus>((r) => { resolveFirst = r; });

@@ -28,8 +28,17 @@ export interface Outcome {
 
 export type Intake = (raw: Uint8Array, meta: SourceMeta) => Promise<Outcome>;
 
+/**
+ * What a pull source (Kafka, pollers) reads to hold back when the channel is behind: a
+ * pushing peer (MLLP) is held back by its ACKs, a pulling source must pause itself.
+ */
+export interface FlowControl {
+  /** Messages taken in and not yet finished: being processed, or waiting in a destination queue. */
+  backlog(): number;
+}
+
 export interface Source {
-  start(intake: Intake): Promise<void>;
+  start(intake: Intake, flow?: FlowControl): Promise<void>;
   stop(): Promise<void>;
   /** A short description for logs and `sluice run` output, e.g. `mllp 127.0.0.1:2575`. */
   describe(): string;

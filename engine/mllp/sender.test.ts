@@ -240,3 +240,30 @@ describe('MllpSender: ACK checks', () => {
     await expectSendError(sender.send(adt('NOID2')), 'mismatch');
   });
 });
+
+describe('MllpSender: destroy', () => {
+  it('fails a send waiting for its ACK and one sleeping in backoff at once, with reason closed', async () => {
+    // A peer that accepts and never answers.
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((s) => { sockets.push(s); s.on('data', () => {}); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    onCleanup(() => new Promise<void>((r) => { sockets.forEach((s) => s.destroy()); silent.close(() => r()); }));
+    const waiting = new MllpSender({ host: '127.0.0.1', port: (silent.address() as net.AddressInfo).port, ackTimeoutMs: 60_000 });
+    const pending = waiting.send(adt('W1'));
+    await sleep(100);
+    let started = Date.now();
+    waiting.destroy();
+    await expect(pending).rejects.toMatchObject({ reason: 'closed' });
+    expect(Date.now() - started).toBeLessThan(1000);
+    await expect(waiting.send(adt('W2'))).rejects.toMatchObject({ reason: 'closed' });
+
+    const dead = await freePort();
+    const sleeping = new MllpSender({ host: '127.0.0.1', port: dead, maxConnectAttempts: 3, backoff: { initialMs: 20_000, maxMs: 20_000 } });
+    const failing = sleeping.send(adt('S1'));
+    await sleep(300); // first connect refused; now asleep for ~10–20 s before the second
+    started = Date.now();
+    sleeping.destroy();
+    await expect(failing).rejects.toMatchObject({ reason: 'closed' });
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});

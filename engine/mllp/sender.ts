@@ -58,6 +58,8 @@ export class MllpSender {
   private chain: Promise<unknown> = Promise.resolve();
   private failures = 0;
   private closed = false;
+  /** Ends backoff sleeps at once when the sender is destroyed. */
+  private readonly closing = new AbortController();
   private readonly o: Required<Omit<MllpSenderOptions, 'tls' | 'backoff'>> & Pick<MllpSenderOptions, 'tls'> & { backoff: Required<NonNullable<MllpSenderOptions['backoff']>> };
 
   constructor(options: MllpSenderOptions) {
@@ -85,6 +87,21 @@ export class MllpSender {
     const s = this.socket;
     this.socket = undefined;
     if (s && !s.destroyed) await new Promise<void>((resolve) => { s.once('close', () => resolve()); s.end(); setTimeout(() => { s.destroy(); }, 1000).unref(); });
+  }
+
+  /**
+   * Closes now: a send waiting for its ACK or sleeping in backoff fails with `closed`, and
+   * queued sends fail too. For shutdown after the drain time, when waiting is not an option.
+   */
+  destroy(): void {
+    this.closed = true;
+    this.closing.abort();
+    const s = this.socket;
+    this.socket = undefined;
+    const p = this.pending;
+    this.pending = undefined;
+    s?.destroy();
+    p?.reject(new MllpSendError('sender is closed', 'closed'));
   }
 
   get connected(): boolean {
@@ -164,7 +181,8 @@ export class MllpSender {
     if (this.socket) this.drop(this.socket);
     let lastError: Error | undefined;
     for (let attempt = 0; attempt < this.o.maxConnectAttempts; attempt++) {
-      if (this.failures > 0) await sleep(this.backoffMs());
+      if (this.failures > 0) await sleep(this.backoffMs(), this.closing.signal);
+      if (this.closed) throw new MllpSendError('sender is closed', 'closed');
       try {
         const socket = await this.open();
         this.failures = 0;
@@ -263,6 +281,12 @@ export function errorText(ack: Hl7Message): string {
   return parts.join('; ');
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/** Resolves after `ms`, or at once when `signal` aborts (the caller checks why). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve(); };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

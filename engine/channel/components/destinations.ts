@@ -26,13 +26,18 @@ registerComponent({
     // Created on first use and dropped on close: a closed MllpSender refuses every send, and
     // a channel that is stopped and started again keeps its destinations.
     let sender: MllpSender | undefined;
+    // One connect attempt per send and no backoff of the sender's own: the queue's policy
+    // decides when to retry, and its waits end when the channel stops.
     const connection = (): MllpSender => (sender ??= new MllpSender({
       host: o.host, port: o.port, ackTimeoutMs: o.ackTimeout, connectTimeoutMs: o.connectTimeout, maxConnectAttempts: 1, logger: ctx.logger,
-      tls: o.tls,
+      tls: o.tls, backoff: { initialMs: 0, maxMs: 0 },
     }));
     return {
-      async send(env) {
+      async send(env, sendCtx) {
         const text = contentText(env.content);
+        // Past the drain time the queue aborts: drop the connection rather than wait for an ACK.
+        const onAbort = (): void => { const s = sender; sender = undefined; s?.destroy(); };
+        sendCtx.signal.addEventListener('abort', onAbort, { once: true });
         try {
           const ack = await connection().send(text);
           const ackText = ack.raw.toString('utf8');
@@ -44,6 +49,8 @@ registerComponent({
         } catch (err) {
           if (err instanceof MllpSendError) return transient(err.message);
           return permanent(`cannot send: ${(err as Error).message}`);
+        } finally {
+          sendCtx.signal.removeEventListener('abort', onAbort);
         }
       },
       async close() {
