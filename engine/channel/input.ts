@@ -68,7 +68,9 @@ function parseFhir(raw: Uint8Array, meta: SourceMeta): ParsedInput {
   try {
     resource = JSON.parse(Buffer.from(raw).toString('utf8'));
   } catch (err) {
-    throw new InputError(`not valid FHIR JSON: ${(err as Error).message}`);
+    // V8's message quotes the input around the error, and the input is PHI: keep only where.
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    throw new InputError(`not valid FHIR JSON${at ? ` (syntax error at position ${at})` : ''}`);
   }
   if (!isObject(resource) || typeof resource.resourceType !== 'string' || resource.resourceType === '') {
     throw new InputError('not a FHIR resource: expected a JSON object with a resourceType');
