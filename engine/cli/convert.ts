@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { decodeHl7Bytes, Hl7ParseError, splitBatch } from '../hl7/index.js';
-import { applyCodeMap, CodeMapError, loadCodeMaps, type CodeMap } from '../../transforms/codemap/index.js';
+import { applyCodeMap, CodeMapError, loadCodeMaps, SourceUsage, type CodeMap } from '../../transforms/codemap/index.js';
 import { fhirToV2 } from '../../transforms/fhir-v2/index.js';
 import { ConversionError, type ConversionWarning, type FhirResource } from '../../transforms/types.js';
 import { v2ToFhir } from '../../transforms/v2-fhir/index.js';
@@ -38,6 +38,7 @@ export async function convertCommand(argv: string[], out: NodeJS.WritableStream,
     throw e;
   }
 
+  const usage = codeMap ? new SourceUsage(codeMap) : undefined;
   const name = file === '-' ? '<stdin>' : file;
   const { text } = decodeHl7Bytes(await readInput(file, stdin));
   const body = text.replace(/^\uFEFF/, '').trimStart();
@@ -59,13 +60,13 @@ export async function convertCommand(argv: string[], out: NodeJS.WritableStream,
       const results = messages.map((m, i) => {
         const { result, warnings } = v2ToFhir(m, { bundle: bundle as 'transaction' | undefined, timezone: values.timezone });
         report(err, warnings, messages.length > 1 ? `message ${i + 1}: ` : '');
-        if (codeMap) mapCodes(result, codeMap, err);
+        if (codeMap) mapCodes(result, codeMap, err, usage);
         return result;
       });
       out.write(JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + '\n');
     } else {
       const input = parseJson(body, name);
-      if (codeMap) mapCodes(input, codeMap, err);
+      if (codeMap) mapCodes(input, codeMap, err, usage);
       const { result, warnings } = fhirToV2(input, { adtEvent: values.event as 'A08' | undefined });
       report(err, warnings, '');
       out.write(values.raw ? result : result.replace(/\r/g, '\n'));
@@ -74,6 +75,8 @@ export async function convertCommand(argv: string[], out: NodeJS.WritableStream,
     if (e instanceof ConversionError) throw new CliError(`${name}: cannot convert: ${e.message}`);
     throw e;
   }
+  // Once per table, after every message of the file: a source no coding was in is likely misnamed.
+  if (usage) report(err, usage.warnings(), '');
   return 0;
 }
 
@@ -103,8 +106,10 @@ function parseJson(text: string, name: string): FhirResource {
   return value as FhirResource;
 }
 
-function mapCodes(resource: unknown, map: CodeMap, err: NodeJS.WritableStream): void {
-  const { unmapped } = applyCodeMap(resource, map);
+function mapCodes(resource: unknown, map: CodeMap, err: NodeJS.WritableStream, usage?: SourceUsage): void {
+  const result = applyCodeMap(resource, map);
+  usage?.record(result);
+  const { unmapped } = result;
   report(err, unmapped.map((u) => ({ code: 'unmapped-code', message: `no mapping for ${u.system}|${u.code}`, path: u.path })), '');
 }
 

@@ -122,7 +122,7 @@ describe('codemap step', () => {
       { stage: 'codemap', code: 'unmapped-code', message: `no mapping for ${EPIC_LAB}|YY`, path: 'Observation/3.code' },
     ]);
     await step(envelope(obs('5', EPIC_LAB, 'XX')), ctx);
-    expect(step.stats()).toEqual({ mapped: 1, unmapped: [{ system: EPIC_LAB, code: 'XX', count: 3 }, { system: EPIC_LAB, code: 'YY', count: 1 }], overflow: 0 });
+    expect(step.stats()).toEqual({ mapped: 1, unmapped: [{ system: EPIC_LAB, code: 'XX', count: 3 }, { system: EPIC_LAB, code: 'YY', count: 1 }], overflow: 0, unusedSources: [] });
   });
 
   it('keep: counts without warnings; error: fails the message naming the code', async () => {
@@ -157,7 +157,7 @@ describe('codemap step', () => {
     expect(message.get('OBX[2]-3.4')).toBe('999'); // the sender's own alternate code is kept
     expect(message.get('OBX[4]-3.4')).toBe('');
     expect(env.warnings.map((w) => w.path)).toEqual(['OBX[3]-3[1]']);
-    expect(step.stats()).toEqual({ mapped: 1, unmapped: [{ system: EPIC_LAB, code: 'ZZ', count: 1 }], overflow: 0 });
+    expect(step.stats()).toEqual({ mapped: 1, unmapped: [{ system: EPIC_LAB, code: 'ZZ', count: 1 }], overflow: 0, unusedSources: [] });
   });
 });
 
@@ -185,7 +185,7 @@ describe('in a channel: MLLP → v2ToFhir → codemap → fhirToV2 → HTTP', ()
     expect([out.get('OBX[1]-3.1'), out.get('OBX[1]-3.3'), out.get('OBX[1]-3.4'), out.get('OBX[1]-3.6')]).toEqual(['TRIG', oid, '2571-8', 'LN']);
     expect(out.get('OBX[2]-3.4')).toBe('');
     const step = engine.channel('test')!.def.steps.find((s) => s.name.startsWith('codemap'))!.step as CodeMapStep;
-    expect(step.stats()).toEqual({ mapped: 1, unmapped: [{ system: EPIC_LAB, code: 'ZZZ', count: 1 }], overflow: 0 });
+    expect(step.stats()).toEqual({ mapped: 1, unmapped: [{ system: EPIC_LAB, code: 'ZZZ', count: 1 }], overflow: 0, unusedSources: [] });
   });
 
   it('fhirToV2 on HL7 content sends the message to ERROR with the reason, nothing delivered', async () => {

@@ -94,6 +94,17 @@ describe('sluice convert', () => {
     expect(r.err).toMatch(new RegExp(`^warning: unmapped-code Observation/[0-9a-f-]+\\.code: no mapping for urn:oid:${EPIC_LAB_OID.replace(/\./g, '\\.')}\\|QQQ$`, 'm'));
   });
 
+  it('--codemap warns once about a table whose source system nothing in the file used (likely misnamed)', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'loinc-only.hl7');
+    await writeFile(file, 'MSH|^~\\&|A|B|C|D|20240101120000||ORU^R01^ORU_R01|X3|P|2.5.1\rPID|1||M1^^^H^MR||DOE^J\rOBR|1||F1|P^Panel^LN\rOBX|1|NM|2345-7^Glucose^LN||99|mg/dL|||||F\r');
+    const r = await run(['convert', file, '--codemap', LAB_YAML]);
+    expect(r.code).toBe(0);
+    const unused = r.err.split('\n').filter((l) => l.startsWith('warning: codemap-source-unused'));
+    expect(unused).toHaveLength(1);
+    expect(unused[0]).toContain(EPIC_LAB_OID);
+  });
+
   it('exits 1 with one clear line on unconvertible input', async () => {
     const dir = await tempDir();
     const write = async (name: string, text: string) => { const f = path.join(dir, name); await writeFile(f, text); return f; };

@@ -14,7 +14,9 @@ const corpus = corpusMessages().filter((m) => !UNSUPPORTED.has(m.name)).map((m) 
 
 const garbage = fc.oneof(
   fc.string({ unit: fc.constantFrom(...'^~\\&|0123456789.+-<>:/ ABCXYZabc"é\u00b5'.split('')), maxLength: 30 }),
-  fc.constantFrom('', '""', '^^^', '~~', '\\', '\\X41\\', '\\.br\\', '99999999999999999999', '20241399', '2024', '-0', '1e400', 'NaN', '<^5^:^', '^^-^', '&&&'),
+  fc.constantFrom('', '""', '^^^', '~~', '\\', '\\X41\\', '\\.br\\', '99999999999999999999', '20241399', '2024', '-0', '1e400', 'NaN', '<^5^:^', '^^-^', '&&&',
+    // Offsets FHIR rejects (beyond ±14:00): must become a bad-timestamp warning, never invalid FHIR.
+    '202401021230+1430', '20240102123000-1401', '202401021230+1500', '20240102+1459', '1230+1530'),
   fc.string({ maxLength: 20 }),
 );
 

@@ -87,14 +87,15 @@ describe('v2 → FHIR: order numbers (IG ORC/OBR maps)', () => {
   const oru = hl7(msh('ORU^R01^ORU_R01'), PID, orc, obr, 'OBX|1|NM|2345-7^Glucose^LN||95|mg/dL|||||F');
   const bundle = v2ToFhir(oru).result;
 
-  it('OBR-2/OBR-3 first, a differing ORC-2 kept tagged; OBR-53 a CX typed PLAC; ORC-4 a PGN requisition and report identifier', () => {
+  it('OBR-2/OBR-3 first, a differing ORC-2 kept tagged; OBR-53 a CX typed PLAC (request only); ORC-4 a PGN requisition and report identifier', () => {
     const sr = one(bundle, 'ServiceRequest');
     const list = (r: R) => (r.identifier as R[]).map((i) => `${fieldOf(i) ?? 'main'} ${codeOf(i) ?? '-'} ${i.value as string}`);
     expect(list(sr)).toEqual(['main PLAC OBR-PL', 'ORC-2 PLAC ORC-PL', 'main FILL FI-1', 'OBR-53 PLAC ALT-PL']);
     expect((sr.identifier as R[])[3]!.system).toBe('urn:oid:1.2.3');
     expect(sr.requisition).toMatchObject({ value: 'GRP-1', type: { coding: [{ code: 'PGN' }] } });
     expect(sr.intent).toBe('order');
-    expect(list(one(bundle, 'DiagnosticReport'))).toEqual(['main PLAC OBR-PL', 'ORC-2 PLAC ORC-PL', 'main FILL FI-1', 'OBR-53 PLAC ALT-PL', 'ORC-4 PGN GRP-1']);
+    // OBR-53 is the ServiceRequest's only (IG OBR[ServiceRequest] map; not in OBR[DiagnosticReport]).
+    expect(list(one(bundle, 'DiagnosticReport'))).toEqual(['main PLAC OBR-PL', 'ORC-2 PLAC ORC-PL', 'main FILL FI-1', 'ORC-4 PGN GRP-1']);
     expect(validateBundle(bundle)).toEqual([]);
   });
 

@@ -99,8 +99,19 @@ describe('ADT', () => {
   });
 
   it.each(Object.entries(STATUS_BY_TRIGGER))('Encounter.status for %s is %s', (trigger, status) => {
-    const { result } = v2ToFhir(hl7(msh(`ADT^${trigger}`), PID, PV1));
+    // A05 is only supported with its structure (ADT_A05) in MSH-9.3.
+    const { result } = v2ToFhir(hl7(msh(`ADT^${trigger}^ADT_A01`), PID, PV1));
     expect(one(result, 'Encounter').status).toBe(status);
+  });
+
+  it('IG tables: A04 → planned (table 0003); A08/A31 fall back to PV1-45, else PV1-2 by table 0004', () => {
+    expect(one(v2ToFhir(hl7(msh('ADT^A04'), PID, PV1)).result, 'Encounter').status).toBe('planned');
+    const pv1 = (cls: string) => seg('PV1', { 1: '1', 2: cls, 19: 'V-100^^^HOSP&1.2.3&ISO^VN' });
+    expect(one(v2ToFhir(hl7(msh('ADT^A08'), PID, pv1('E'))).result, 'Encounter').status).toBe('in-progress');
+    expect(one(v2ToFhir(hl7(msh('ADT^A31'), PID, pv1('O'))).result, 'Encounter').status).toBe('in-progress');
+    expect(one(v2ToFhir(hl7(msh('ADT^A08'), PID, pv1('P'))).result, 'Encounter').status).toBe('planned');
+    expect(one(v2ToFhir(hl7(msh('ADT^A08'), PID, pv1('U'))).result, 'Encounter').status).toBe('unknown');
+    expect(one(v2ToFhir(hl7(msh('ADT^A08'), PID, pv1('Z'))).result, 'Encounter').status).toBe('unknown');
   });
 
   it('A08/A31 (no trigger status) derive it from PV1-44/45; A28 with "PV1|1|N" makes no Encounter', () => {
@@ -110,7 +121,7 @@ describe('ADT', () => {
   });
 
   it('MSH-9.3 chooses the map; unsupported types and non-HL7 input throw ConversionError', () => {
-    expect(one(v2ToFhir(hl7(msh('ADT^A04^ADT_A01'), PID, PV1)).result, 'Encounter').status).toBe('arrived');
+    expect(one(v2ToFhir(hl7(msh('ADT^A04^ADT_A01'), PID, PV1)).result, 'Encounter').status).toBe('planned');
     expect(() => v2ToFhir(hl7(msh('ADT^A01^XYZ_A01'), PID))).toThrow(/unsupported message structure XYZ_A01/);
     expect(() => v2ToFhir(hl7(msh('ADT^A60'), PID))).toThrow(ConversionError);
     expect(() => v2ToFhir(hl7(msh('MDM^T02'), PID))).toThrow(/unsupported message type MDM\^T02/);

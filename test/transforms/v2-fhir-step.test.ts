@@ -24,7 +24,7 @@ describe('v2ToFhir step', () => {
 
   it('is registered with a strict schema and defaults', () => {
     expect(spec.description).toMatch(/FHIR R4 Bundle/);
-    expect(spec.schema.parse({})).toEqual({ bundle: 'transaction', timezone: 'UTC', provenance: true, attachOriginal: false });
+    expect(spec.schema.parse({})).toEqual({ bundle: 'transaction', timezone: 'UTC', provenance: true, attachOriginal: false, typedOrderSearch: false });
     expect(() => spec.schema.parse({ timezone: 'Mars/Olympus' })).toThrow(/time zone/);
     expect(() => spec.schema.parse({ bundel: 'batch' })).toThrow();
   });

@@ -16,9 +16,13 @@ export interface MappedCoding {
   readonly display?: string;
 }
 
+/** What a ConceptMap group says for a source code it does not list (`group.unmapped`). */
+export type UnmappedFallback = { readonly mode: 'provided'; readonly system: string } | { readonly mode: 'fixed'; readonly target: MappedCoding };
+
 /** Lookups by (source system, code); one source code may map to several targets. */
 export class CodeMap {
   private readonly bySystem = new Map<string, Map<string, MappedCoding[]>>();
+  private readonly fallbacks = new Map<string, UnmappedFallback>();
 
   add(sourceSystem: string, sourceCode: string, target: MappedCoding): void {
     let codes = this.bySystem.get(sourceSystem);
@@ -33,13 +37,28 @@ export class CodeMap {
     return this.bySystem.has(system);
   }
 
+  /** The group's `unmapped` rule for a source system: a listed code always wins over it. */
+  setFallback(sourceSystem: string, fallback: UnmappedFallback): void {
+    if (!this.bySystem.has(sourceSystem)) this.bySystem.set(sourceSystem, new Map());
+    this.fallbacks.set(sourceSystem, fallback);
+  }
+
   lookup(system: string, code: string): readonly MappedCoding[] | undefined {
-    return this.bySystem.get(system)?.get(code);
+    const listed = this.bySystem.get(system)?.get(code);
+    if (listed) return listed;
+    const fallback = this.fallbacks.get(system);
+    if (!fallback) return undefined;
+    // `provided`: the source code is itself a code of the target system.
+    return fallback.mode === 'provided' ? [{ system: fallback.system, code }] : [fallback.target];
   }
 
   /** Adds every mapping of another map. */
   merge(other: CodeMap): this {
-    for (const [system, codes] of other.bySystem) for (const [code, targets] of codes) for (const t of targets) this.add(system, code, t);
+    for (const [system, codes] of other.bySystem) {
+      if (!this.bySystem.has(system)) this.bySystem.set(system, new Map());
+      for (const [code, targets] of codes) for (const t of targets) this.add(system, code, t);
+    }
+    for (const [system, fallback] of other.fallbacks) if (!this.fallbacks.has(system)) this.fallbacks.set(system, fallback);
     return this;
   }
 
@@ -81,11 +100,31 @@ const conceptMap = z.object({
       code: z.string().min(1),
       target: z.array(z.object({ code: z.string().optional(), display: z.string().optional(), equivalence: z.string().optional() })).optional(),
     })).default([]),
+    unmapped: z.object({ mode: z.string(), code: z.string().optional(), display: z.string().optional(), url: z.string().optional() }).optional(),
   })).min(1),
 });
 
-/** Equivalences that say the target is not a mapping of the source. */
-const NOT_A_MAPPING = new Set(['unmatched', 'disjoint']);
+/**
+ * Which ConceptMap equivalences (R4 `ConceptMapEquivalence`) become mappings:
+ *   - `exact-only`: `equivalent`, `equal` (and a target without equivalence, which R4 reads as equivalent);
+ *   - `safe` (default): also `wider` and `subsumes`: the target is broader than the local
+ *     code, so adding it is true, only less specific;
+ *   - `any`: also `relatedto`, `narrower`, `specializes` and `inexact`, which R4 says need
+ *     care: the target may assert more than the source (a narrower code) or only overlap.
+ * `unmatched` and `disjoint` are never mappings.
+ */
+export type EquivalencePolicy = 'exact-only' | 'safe' | 'any';
+export const EQUIVALENCE_POLICIES: readonly EquivalencePolicy[] = ['exact-only', 'safe', 'any'];
+
+const ACCEPTED: Readonly<Record<EquivalencePolicy, ReadonlySet<string>>> = {
+  'exact-only': new Set(['equivalent', 'equal']),
+  safe: new Set(['equivalent', 'equal', 'wider', 'subsumes']),
+  any: new Set(['equivalent', 'equal', 'wider', 'subsumes', 'relatedto', 'narrower', 'specializes', 'inexact']),
+};
+
+export interface CodeMapOptions {
+  readonly equivalence?: EquivalencePolicy;
+}
 
 export class CodeMapError extends Error {
   constructor(readonly file: string, reason: string) {
@@ -102,7 +141,8 @@ function describeZodError(err: z.ZodError): string {
 }
 
 /** Builds a code map from parsed file content (YAML table(s) or a ConceptMap). */
-export function codeMapFrom(data: unknown, file = '<code map>'): CodeMap {
+export function codeMapFrom(data: unknown, file = '<code map>', options: CodeMapOptions = {}): CodeMap {
+  const accepted = ACCEPTED[options.equivalence ?? 'safe'];
   const map = new CodeMap();
   if (data !== null && typeof data === 'object' && (data as { resourceType?: unknown }).resourceType !== undefined) {
     const parsed = conceptMap.safeParse(data);
@@ -111,10 +151,16 @@ export function codeMapFrom(data: unknown, file = '<code map>'): CodeMap {
       if (!g.target) throw new CodeMapError(file, `ConceptMap group for ${g.source} has no target system`);
       for (const e of g.element) {
         for (const t of e.target ?? []) {
-          if (!t.code || (t.equivalence !== undefined && NOT_A_MAPPING.has(t.equivalence))) continue;
+          if (!t.code || !accepted.has(t.equivalence ?? 'equivalent')) continue;
           map.add(g.source, e.code, t.display === undefined ? { system: g.target, code: t.code } : { system: g.target, code: t.code, display: t.display });
         }
       }
+      const unmapped = g.unmapped;
+      if (unmapped?.mode === 'provided') map.setFallback(g.source, { mode: 'provided', system: g.target });
+      else if (unmapped?.mode === 'fixed') {
+        if (!unmapped.code) throw new CodeMapError(file, `ConceptMap group for ${g.source}: unmapped mode fixed needs a code`);
+        map.setFallback(g.source, { mode: 'fixed', target: unmapped.display === undefined ? { system: g.target, code: unmapped.code } : { system: g.target, code: unmapped.code, display: unmapped.display } });
+      } else if (unmapped !== undefined) throw new CodeMapError(file, `ConceptMap group for ${g.source}: unmapped mode ${JSON.stringify(unmapped.mode)} is not supported (provided, fixed)`);
     }
     return map;
   }
@@ -130,7 +176,7 @@ export function codeMapFrom(data: unknown, file = '<code map>'): CodeMap {
 }
 
 /** Reads one code map file (.yaml, .yml or .json; YAML reads JSON too). */
-export function loadCodeMap(file: string): CodeMap {
+export function loadCodeMap(file: string, options: CodeMapOptions = {}): CodeMap {
   let text: string;
   try {
     text = readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
@@ -143,12 +189,12 @@ export function loadCodeMap(file: string): CodeMap {
   } catch (err) {
     throw new CodeMapError(file, `cannot parse: ${(err as Error).message.split('\n')[0]}`);
   }
-  return codeMapFrom(data, file);
+  return codeMapFrom(data, file, options);
 }
 
 /** Reads several files into one map. */
-export function loadCodeMaps(files: readonly string[]): CodeMap {
+export function loadCodeMaps(files: readonly string[], options: CodeMapOptions = {}): CodeMap {
   const map = new CodeMap();
-  for (const f of files) map.merge(loadCodeMap(f));
+  for (const f of files) map.merge(loadCodeMap(f, options));
   return map;
 }

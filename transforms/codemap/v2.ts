@@ -27,6 +27,7 @@ export function v2CodePath(path: string): Hl7Path {
 export function applyCodeMapV2(msg: Hl7Message, path: string, map: CodeMap): CodeMapResult {
   const p = v2CodePath(path);
   const unmapped: UnmappedCode[] = [];
+  const sources = new Set<string>();
   let mapped = 0;
   const segments = msg.all(p.segment);
   segments.forEach((_, i) => {
@@ -37,6 +38,7 @@ export function applyCodeMapV2(msg: Hl7Message, path: string, map: CodeMap): Cod
       const code = msg.get(`${at}.1`);
       const system = mappedSystem(map, msg.get(`${at}.3`));
       if (code === '' || system === undefined) continue;
+      sources.add(system);
       const target = map.lookup(system, code)?.[0];
       if (!target) {
         unmapped.push({ system, code, path: at });
@@ -49,5 +51,5 @@ export function applyCodeMapV2(msg: Hl7Message, path: string, map: CodeMap): Cod
       mapped++;
     }
   });
-  return { mapped, unmapped };
+  return { mapped, unmapped, sources };
 }

@@ -1,4 +1,5 @@
 import { CODE_SYSTEMS, UCUM, V2_TABLE } from '../v2-fhir/codesystems.js';
+import { v2Date as fhirDateOf, v2DateTime as fhirDateTimeOf } from '../v2-fhir/datetime.js';
 import { EXT } from '../v2-fhir/extensions.js';
 import { DEFAULT_DELIMITERS, unescapeValue } from '../../engine/hl7/index.js';
 import type { Composite, Component, Encoded } from './encode.js';
@@ -66,15 +67,35 @@ export function v2Time(value: string): string | undefined {
   return m ? m[1]! + m[2]! + (m[3] ?? '') + (m[4] ? m[4].slice(0, 5) : '') : undefined;
 }
 
+const OFFSET = /(Z|[+-]\d{2}:\d{2})$/;
+const HAS_V2_OFFSET = /[+-]\d{4}$/;
+
+/**
+ * Whether a kept v2 original still says what the FHIR value says (so it was not edited):
+ * its forward conversion equals the value. Without an offset in the text the forward map
+ * took one from its `timezone` option, which the reverse map does not know: then only
+ * the wall-clock part is compared.
+ */
+export function originalStillHolds(original: string, value: string | undefined): boolean {
+  // An invalid original is kept on a primitive without a value.
+  if (value === undefined || value === '') return true;
+  if (fhirDateOf(original) === value) return true;
+  const forward = fhirDateTimeOf(original, 'UTC')?.value;
+  if (forward === undefined) return false;
+  if (HAS_V2_OFFSET.test(original.trim())) return forward === value;
+  return forward.replace(OFFSET, '') === value.replace(OFFSET, '');
+}
+
 /**
  * The v2 timestamp of `parent[key]`: the original text from the `_key` extension when the
- * forward map kept one, else converted. `invalid` is set when a value is there but unreadable.
+ * forward map kept one and the value was not edited since, else converted. `invalid` is
+ * set when a value is there but unreadable.
  */
 export function timestampOf(parent: Json | undefined, key: string): { text?: string; invalid?: string } {
   if (!parent) return {};
   const original = extensionValue(parent[`_${key}`], EXT.datetime);
-  if (original !== undefined) return { text: original };
   const value = str(parent[key]);
+  if (original !== undefined && originalStillHolds(original, value)) return { text: original };
   if (value === undefined || value === '') return {};
   const text = v2DateTime(value);
   return text === undefined ? { invalid: value } : { text };

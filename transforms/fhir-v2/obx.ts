@@ -1,4 +1,5 @@
 import { DEFAULT_DELIMITERS, unescapeValue } from '../../engine/hl7/index.js';
+import { v2TimeOfDay } from '../v2-fhir/datetime.js';
 import { EXT } from '../v2-fhir/extensions.js';
 import { Resources, type Build } from './context.js';
 import { atLeast, cwe, firstCode, numberText, originalRep, timestampOf, units, v2Time, xcn } from './datatypes.js';
@@ -64,6 +65,9 @@ function valueOf(b: Build, o: Json, where: string): ObxValue | undefined {
     return { type, reps: [[t.text]] };
   }
   if (typeof o.valueTime === 'string') {
+    // The TM as sent (with its offset) while it still says the same time of day.
+    const original = extensionValue(o._valueTime, EXT.datetime);
+    if (original !== undefined && v2TimeOfDay(original) === o.valueTime) return { type: 'TM', reps: [[original]] };
     const t = v2Time(o.valueTime);
     return t === undefined ? undefined : { type: 'TM', reps: [[t]] };
   }

@@ -1,6 +1,6 @@
 import { formatHl7Timestamp, newControlId } from '../../engine/hl7/index.js';
 import { Resources, type Build } from './context.js';
-import { cwe, cx, firstCode, originalRep, timestampOf, xad, xcn, xpn, xtn } from './datatypes.js';
+import { cwe, cx, firstCode, originalRep, originalStillHolds, timestampOf, xad, xcn, xpn, xtn } from './datatypes.js';
 import { repeat, type Composite, type Field } from './encode.js';
 import { EXT } from '../v2-fhir/extensions.js';
 import { extensionValue, obj, objs, str, type Json } from './json.js';
@@ -70,7 +70,12 @@ export function writePid(b: Build, patient: Json): void {
   const aliases = allNames.filter((n) => fieldOf(n) === 'PID-9').map((n) => xpn(n, b.opts.version));
   // The original v2 text first, then the standard birthTime extension, then the date.
   const birthTime = objs(obj(patient._birthDate)?.extension).find((e) => e.url === BIRTH_TIME);
-  const birth = extensionValue(patient._birthDate, EXT.datetime) ?? (birthTime ? timestamp(b, birthTime, 'valueDateTime', where) : timestamp(b, patient, 'birthDate', where));
+  // The kept text and the birthTime are stale when birthDate was edited since: birthDate wins then.
+  const birthDate = str(patient.birthDate);
+  const timeHolds = birthTime !== undefined && (birthDate === undefined || (str(birthTime.valueDateTime) ?? '').startsWith(birthDate));
+  const original = extensionValue(patient._birthDate, EXT.datetime);
+  const birth = original !== undefined && originalStillHolds(original, birthDate) ? original
+    : timeHolds ? timestamp(b, birthTime, 'valueDateTime', where) : timestamp(b, patient, 'birthDate', where);
   const gender = str(patient.gender);
   if (gender !== undefined && !GENDER[gender] && extensionValue(patient._gender, EXT.code) === undefined) b.res.warn('unknown-code', `gender ${JSON.stringify(gender)} has no v2 code`, `${where}.gender`);
   const telecom = objs(patient.telecom).filter((t) => str(t.value));

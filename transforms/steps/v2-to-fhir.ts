@@ -27,6 +27,7 @@ export const v2ToFhirStepSchema = z.object({
   timezone: timezone.default('UTC').describe('IANA zone for v2 timestamps without an offset (never the host zone)'),
   provenance: z.boolean().default(true).describe('add a Provenance for the converted resources'),
   attachOriginal: z.boolean().default(false).describe('attach the original v2 message (DocumentReference referenced by the Provenance)'),
+  typedOrderSearch: z.boolean().default(false).describe('ServiceRequest conditional updates also search identifier:of-type (FILL/PLAC), so a placer number equal to a filler number in one namespace never matches; needs a server that supports :of-type'),
 }).strict();
 
 export function createV2ToFhirStep(options: V2ToFhirOptions): Step {

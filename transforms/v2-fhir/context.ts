@@ -11,6 +11,13 @@ export interface V2ToFhirOptions {
   provenance: boolean;
   /** Provenance carries the original message as an attachment. */
   attachOriginal: boolean;
+  /**
+   * ServiceRequest conditional updates also search by identifier type
+   * (`identifier:of-type=v2-0203|FILL|n`), so another order's placer number equal to this
+   * filler number in the same namespace does not match. Off by default: not every server
+   * supports `:of-type`.
+   */
+  typedOrderSearch: boolean;
 }
 
 export const DEFAULT_OPTIONS: Readonly<V2ToFhirOptions> = Object.freeze({
@@ -18,6 +25,7 @@ export const DEFAULT_OPTIONS: Readonly<V2ToFhirOptions> = Object.freeze({
   timezone: 'UTC',
   provenance: true,
   attachOriginal: false,
+  typedOrderSearch: false,
 });
 
 /** One produced resource and how a transaction should write it. */
@@ -45,6 +53,8 @@ export class Ctx {
     /** Sending facility (MSH-4) or application (MSH-3): the authority for ids of things without their own. */
     readonly sender: string,
     readonly controlId: string,
+    /** MSH-10, or a hash of the message when MSH-10 is empty: what keys resources without identifiers. */
+    readonly messageKey: string = controlId,
   ) {}
 
   get d(): Delimiters {
@@ -81,7 +91,15 @@ export class Ctx {
 
   /** A key for a resource with no identifier of its own: unique within this message. */
   localKey(segmentIndex: number, suffix = ''): string {
-    return `${this.controlId}|${segmentIndex}${suffix}`;
+    return `${this.messageKey}|${segmentIndex}${suffix}`;
+  }
+
+  /**
+   * The key of things outside any order (an ADT OBX, a lone SPM): their patient and their
+   * message, so two patients or two messages never share an id.
+   */
+  noOrderKey(patient: Reference | undefined): string {
+    return `${patient?.reference ?? 'no-patient'}|${this.messageKey}`;
   }
 
   /**

@@ -73,6 +73,14 @@ function v2Offset(text: string): string {
   return `${text.slice(0, 3)}:${text.slice(3, 5)}`;
 }
 
+/** A UTC offset FHIR accepts: -14:00 to +14:00 (`+1430` or `+0099` are not offsets). */
+function validOffset(text: string | undefined): boolean {
+  if (text === undefined) return true;
+  const h = Number(text.slice(1, 3));
+  const mi = Number(text.slice(3, 5));
+  return mi <= 59 && (h < 14 || (h === 14 && mi === 0));
+}
+
 function validDate(y: number, mo: number, d: number): boolean {
   if (mo < 1 || mo > 12 || d < 1) return false;
   return d <= new Date(Date.UTC(y, mo, 0)).getUTCDate();
@@ -85,7 +93,7 @@ function validDate(y: number, mo: number, d: number): boolean {
  */
 export function v2DateTime(input: string, zone: string): V2Time | undefined {
   const m = DTM.exec(input.trim());
-  if (!m) return undefined;
+  if (!m || !validOffset(m[8])) return undefined;
   const y = Number(m[1]);
   if (y < 1) return undefined;
   if (m[2] === undefined) return { value: m[1]!, lossy: m[8] !== undefined };
@@ -102,7 +110,6 @@ export function v2DateTime(input: string, zone: string): V2Time | undefined {
   if (h > 23 || mi > 59 || s > 59) return undefined;
   const frac = m[7] === undefined ? '' : `.${m[7]}`;
   const offset = m[8] !== undefined ? v2Offset(m[8]) : formatOffset(offsetForWallTime(zone, y, mo, d, h, mi, s));
-  if (m[8] !== undefined && (Number(m[8].slice(1, 3)) > 14 || Number(m[8].slice(3, 5)) > 59)) return undefined;
   const value = `${date}T${pad2(h)}:${pad2(mi)}:${pad2(s)}${frac}${offset}`;
   return { value, lossy: true };
 }
@@ -122,7 +129,7 @@ export function v2Date(input: string): string | undefined {
 /** v2 TM → FHIR time (`hh:mm:ss`); the offset, which FHIR time cannot hold, is dropped. */
 export function v2TimeOfDay(input: string): string | undefined {
   const m = TM.exec(input.trim());
-  if (!m) return undefined;
+  if (!m || !validOffset(m[5])) return undefined;
   const h = Number(m[1]);
   const mi = m[2] === undefined ? 0 : Number(m[2]);
   const s = m[3] === undefined ? 0 : Number(m[3]);

@@ -21,21 +21,30 @@ export const ENCOUNTER_CLASS: Readonly<Record<string, { code: string; display: s
   C: { code: 'AMB', display: 'ambulatory' },
 };
 
-/** Trigger event → Encounter.status; triggers not listed derive it from PV1-44/PV1-45. */
+/**
+ * Trigger event → Encounter.status: the IG ConceptMap table-hl70003-to-encounter-status.
+ * Its A08 row says `unknown`, i.e. the trigger does not decide: A08 and triggers not listed
+ * take the status from PV1 (statusFromPv1).
+ */
 export const STATUS_BY_TRIGGER: Readonly<Record<string, string>> = {
   A01: 'in-progress',
   A02: 'in-progress',
   A03: 'finished',
-  A04: 'arrived',
+  A04: 'planned',
+  A05: 'planned',
   A11: 'cancelled',
   A13: 'in-progress',
 };
 
-/** Status when the trigger does not decide it: discharged → finished, admitted → in-progress, else unknown. */
-export function statusFromDates(pv1: SegmentReader): string {
+/** PV1-2 → Encounter.status: the IG ConceptMap table-hl70004-to-encounter-status. */
+export const STATUS_BY_CLASS: Readonly<Record<string, string>> = {
+  E: 'in-progress', I: 'in-progress', O: 'in-progress', P: 'planned', R: 'in-progress', B: 'in-progress', C: 'in-progress', N: 'in-progress', U: 'unknown',
+};
+
+/** Status when the trigger does not decide (IG PV1 map): discharged (PV1-45) → finished, else by PV1-2, else unknown. */
+export function statusFromPv1(pv1: SegmentReader): string {
   if (pv1.str(45) !== '') return 'finished';
-  if (pv1.str(44) !== '') return 'in-progress';
-  return 'unknown';
+  return STATUS_BY_CLASS[pv1.str(2).toUpperCase()] ?? 'unknown';
 }
 
 /** True when the PV1 says more than "no visit" (`PV1|1|N`), which A28/A31 often send. */
@@ -70,7 +79,7 @@ export function encounterFromPv1(ctx: Ctx, pv1: SegmentReader, pv2: SegmentReade
     if (alt) ids.push(tagField(alt, 'PV1-50'));
   }
   if (ids.length > 0) e.identifier = ids;
-  e.status = STATUS_BY_TRIGGER[trigger] ?? statusFromDates(pv1);
+  e.status = STATUS_BY_TRIGGER[trigger] ?? statusFromPv1(pv1);
   const cls = pv1.str(2);
   const mapped = ENCOUNTER_CLASS[cls];
   if (mapped) e.class = { system: ACT_CODE, code: mapped.code, display: mapped.display };
@@ -111,7 +120,7 @@ export function encounterFromPv1(ctx: Ctx, pv1: SegmentReader, pv2: SegmentReade
   if (Object.keys(hospitalization).length > 0) e.hospitalization = hospitalization;
   const locations: Json[] = [];
   const current = locationRef(pv1.field(3));
-  if (current) locations.push({ location: current, status: e.status === 'finished' ? 'completed' : 'active' });
+  if (current) locations.push({ location: current, status: e.status === 'finished' ? 'completed' : e.status === 'planned' ? 'planned' : 'active' });
   const prior = locationRef(pv1.field(6));
   if (prior) locations.push({ location: prior, status: 'completed' });
   if (locations.length > 0) e.location = locations;

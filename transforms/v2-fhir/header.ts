@@ -42,7 +42,7 @@ export function messageHeader(ctx: Ctx, msh: SegmentReader, trigger: string): { 
   const source: Json = { endpoint: endpointOf(app) };
   if (app.ns !== '') source.name = app.ns;
   mh.source = source;
-  const ref = ctx.add(mh as { resourceType: string }, ctx.sender, `MSH|${ctx.controlId}`);
+  const ref = ctx.add(mh as { resourceType: string }, ctx.sender, `MSH|${ctx.messageKey}`);
   return { ref, resource: mh };
 }
 
@@ -74,7 +74,7 @@ export function provenance(ctx: Ctx, msh: SegmentReader, trigger: string, raw: (
       content: [{ attachment: { contentType: 'x-application/hl7-v2+er7', data: originalBytes(raw()).toString('base64') } }],
     };
     if (ctx.controlId !== '') doc.masterIdentifier = { value: ctx.controlId };
-    entity.what = { ...ctx.add(doc as { resourceType: string }, ctx.sender, `original|${ctx.controlId}`), display: (entity.what as Json).display };
+    entity.what = { ...ctx.add(doc as { resourceType: string }, ctx.sender, `original|${ctx.messageKey}`), display: (entity.what as Json).display };
   }
   const p: Json = {
     resourceType: 'Provenance',
@@ -94,7 +94,7 @@ export function provenance(ctx: Ctx, msh: SegmentReader, trigger: string, raw: (
     ],
     entity: [entity],
   };
-  ctx.add(p as { resourceType: string }, ctx.sender, `Provenance|${ctx.controlId}`);
+  ctx.add(p as { resourceType: string }, ctx.sender, `Provenance|${ctx.messageKey}`);
 }
 
 /** Z-segments (and segments the map does not place) kept whole on the MessageHeader. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Hl7Message, Hl7ParseError } from '../../engine/hl7/index.js';
 import { ConversionError, type ConversionResult, type FhirBundle } from '../types.js';
 import { buildBundle } from './bundle.js';
@@ -26,7 +27,7 @@ const VALID_BUNDLES: ReadonlySet<string> = new Set(['transaction', 'batch', 'col
 function resolveOptions(options: Partial<V2ToFhirOptions> | undefined): V2ToFhirOptions {
   const o: V2ToFhirOptions = { ...DEFAULT_OPTIONS };
   if (options) {
-    for (const k of ['bundle', 'timezone', 'provenance', 'attachOriginal'] as const) {
+    for (const k of ['bundle', 'timezone', 'provenance', 'attachOriginal', 'typedOrderSearch'] as const) {
       if (options[k] !== undefined) (o as unknown as Record<string, unknown>)[k] = options[k];
     }
   }
@@ -64,8 +65,11 @@ export function v2ToFhir(input: Hl7Message | string | Uint8Array, options?: Part
   const facility = msh.field(4);
   const app = msh.field(3);
   const sender = facility.str(1) || facility.str(2) || app.str(1) || app.str(2) || 'unknown-sender';
-  const ctx = new Ctx(msg, opts, sender, msh.text(10).trim());
-  if (ctx.controlId === '') ctx.warn('missing-required', 'MSH-10 (message control id) is empty: ids of resources without identifiers may collide across messages', msh.path(10));
+  const controlId = msh.text(10).trim();
+  // Without MSH-10 the message itself is the key, so two messages from one sender never share ids.
+  const messageKey = controlId !== '' ? controlId : `sha1:${createHash('sha1').update(input instanceof Hl7Message ? msg.toString() : input).digest('hex')}`;
+  const ctx = new Ctx(msg, opts, sender, controlId, messageKey);
+  if (ctx.controlId === '') ctx.warn('missing-required', 'MSH-10 (message control id) is empty: resources without identifiers are keyed by a hash of the message', msh.path(10));
 
   const header = messageHeader(ctx, msh, trigger);
   walk(ctx, readers.slice(1), family, trigger, header.resource);
@@ -73,7 +77,7 @@ export function v2ToFhir(input: Hl7Message | string | Uint8Array, options?: Part
   if (focus.length > 0) header.resource.focus = focus;
   if (opts.provenance) provenance(ctx, msh, trigger, () => (input instanceof Hl7Message ? msg.toString() : input));
   const timestamp = v2DateTime(msh.str(7), opts.timezone)?.value;
-  const bundle = buildBundle(ctx.produced, opts, `${sender}|${ctx.controlId}`, timestamp && timestamp.length >= 25 ? timestamp : undefined);
+  const bundle = buildBundle(ctx.produced, opts, `${sender}|${ctx.messageKey}`, timestamp && timestamp.length >= 25 ? timestamp : undefined);
   return { result: bundle, warnings: ctx.warnings };
 }
 

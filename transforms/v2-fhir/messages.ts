@@ -6,7 +6,7 @@ import { encounterFromPv1, hasVisit } from './encounter.js';
 import type { SegmentReader } from './fields.js';
 import { keepSegment } from './header.js';
 import { addObservation, annotation } from './observation.js';
-import { diagnosticReport, serviceRequest, specimenFromSpm } from './orders.js';
+import { diagnosticReport, orderKey, serviceRequest, specimenFromSpm } from './orders.js';
 import { mergeFromMrg, patientFromPid, relatedPersonFromNk1 } from './patient.js';
 
 /*
@@ -64,6 +64,8 @@ export function walk(ctx: Ctx, segments: readonly SegmentReader[], family: Messa
   let pendingOrc: SegmentReader | undefined;
   let order: Order | undefined;
   let specimen: Reference | undefined;
+  /** ORCs that became orders of their own, by order key: a later OBR with the same number is that order (v2.8+ ORU puts OBX, PRT, TXA between them). */
+  const loneOrcs = new Map<string, SegmentReader>();
   /** Where an NTE goes: the last Observation or order, else it is kept whole. */
   let noteTarget: Json | undefined;
 
@@ -85,7 +87,10 @@ export function walk(ctx: Ctx, segments: readonly SegmentReader[], family: Messa
   };
   // An ORC with no OBR after it (e.g. a pharmacy order) is an order of its own.
   const flushOrc = () => {
-    if (pendingOrc) startOrder(pendingOrc, undefined);
+    if (pendingOrc) {
+      startOrder(pendingOrc, undefined);
+      if (order) loneOrcs.set(order.key, pendingOrc);
+    }
     pendingOrc = undefined;
   };
 
@@ -101,6 +106,7 @@ export function walk(ctx: Ctx, segments: readonly SegmentReader[], family: Messa
     switch (seg.name) {
       case 'PID': {
         flushOrc();
+        loneOrcs.clear();
         patient = patientFromPid(ctx, seg, next?.name === 'PD1' ? next : undefined);
         ctx.patient ??= patient;
         encounter = undefined;
@@ -140,14 +146,18 @@ export function walk(ctx: Ctx, segments: readonly SegmentReader[], family: Messa
       }
       case 'OBR': {
         if (family !== 'orm' && family !== 'oru') { keepSegment(header, seg); break; }
-        const orc = pendingOrc;
+        let orc = pendingOrc;
         pendingOrc = undefined;
+        if (!orc && loneOrcs.size > 0) {
+          const k = orderKey(ctx, undefined, seg);
+          orc = loneOrcs.get(`${k.authority}|${k.key}`);
+        }
         startOrder(orc, seg);
         break;
       }
       case 'SPM': {
         flushOrc();
-        specimen = specimenFromSpm(ctx, seg, patient, order?.key ?? '');
+        specimen = specimenFromSpm(ctx, seg, patient, order?.key ?? ctx.noOrderKey(patient));
         if (order?.report) push(order.report, 'specimen', specimen);
         if (order) {
           push(order.request, 'specimen', specimen);
@@ -159,7 +169,7 @@ export function walk(ctx: Ctx, segments: readonly SegmentReader[], family: Messa
         flushOrc();
         const observation = addObservation(ctx, seg, {
           patient, encounter, specimen,
-          orderKey: order?.key ?? 'no-order',
+          orderKey: order?.key ?? ctx.noOrderKey(patient),
         });
         const ref = observation.ref;
         noteTarget = observation.resource;

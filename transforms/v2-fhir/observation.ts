@@ -90,8 +90,10 @@ function value(ctx: Ctx, obx: SegmentReader, type: string, rep: V2Value, unit: J
       return stringValue(rep.text());
     }
     case 'TM': {
-      const t = v2TimeOfDay(rep.str(1));
-      if (t) return { key: 'valueTime', value: t };
+      const text = rep.str(1).trim();
+      const t = v2TimeOfDay(text);
+      // FHIR time has no offset (and pads seconds): the text as sent is kept for the reverse map.
+      if (t) return { key: 'valueTime', value: t, extra: text !== t.replaceAll(':', '') ? { _valueTime: originalTimeElement(text) } : undefined };
       ctx.warn('bad-timestamp', 'OBX-2 is TM but OBX-5 is not a time: kept as valueString', path);
       return stringValue(rep.text());
     }

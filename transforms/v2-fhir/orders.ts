@@ -15,13 +15,13 @@ const REPORT_STATUS_V2: Readonly<Record<string, string>> = { registered: 'I', pa
 const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
 
 /** The order's identity: filler number, else placer number (ORC first, then OBR). */
-export function orderKey(ctx: Ctx, orc: SegmentReader | undefined, obr: SegmentReader | undefined): { authority: string; key: string; token?: string } {
-  const candidates = [orc?.field(3), obr?.field(3), orc?.field(2), obr?.field(2)];
-  for (const c of candidates) {
+export function orderKey(ctx: Ctx, orc: SegmentReader | undefined, obr: SegmentReader | undefined): { authority: string; key: string; token?: string; type?: 'FILL' | 'PLAC' } {
+  const candidates = [[orc?.field(3), 'FILL'], [obr?.field(3), 'FILL'], [orc?.field(2), 'PLAC'], [obr?.field(2), 'PLAC']] as const;
+  for (const [c, type] of candidates) {
     if (!c || c.str(1) === '') continue;
     const id = eiIdentifier(c);
-    const authority = c.str(2) || c.str(3) || ctx.sender;
-    return { authority, key: c.str(1), token: id?.system ? `${id.system as string}|${c.str(1)}` : undefined };
+    const authority = (id?.system as string | undefined) ?? (c.str(2) || c.str(3) || ctx.sender);
+    return { authority, key: c.str(1), token: id?.system ? `${id.system as string}|${c.str(1)}` : undefined, type };
   }
   const seg = obr ?? orc!;
   return { authority: ctx.sender, key: ctx.localKey(seg.index) };
@@ -38,7 +38,7 @@ function placerGroup(orc: SegmentReader | undefined): Json | undefined {
   return id ? { type: PLACER_GROUP, ...id } : undefined;
 }
 
-function identifiers(ctx: Ctx, orc: SegmentReader | undefined, obr: SegmentReader | undefined): Json[] {
+function identifiers(ctx: Ctx, orc: SegmentReader | undefined, obr: SegmentReader | undefined, alternates = true): Json[] {
   const out: Json[] = [];
   const seen = new Set<string>();
   const push = (id: Json | undefined) => {
@@ -58,6 +58,8 @@ function identifiers(ctx: Ctx, orc: SegmentReader | undefined, obr: SegmentReade
     if (fromOrc) push(fromObr ? tagField({ type, ...fromOrc }, `ORC-${n}`) : { type, ...fromOrc });
   }
   // Alternate placer order numbers are CX (OBR-53, else ORC-33; IG ORC/OBR maps), typed PLAC.
+  // The IG maps them to ServiceRequest only, never to the DiagnosticReport.
+  if (!alternates) return out;
   const alternate = obr && obr.reps(53).length > 0 ? obr : orc;
   const n = alternate === obr ? 53 : 33;
   for (const rep of alternate?.reps(n) ?? []) {
@@ -108,7 +110,9 @@ export function serviceRequest(ctx: Ctx, orc: SegmentReader | undefined, obr: Se
     if (reasons.length > 0) sr.reasonCode = reasons;
   }
   const k = orderKey(ctx, orc, obr);
-  const ref = ctx.add(sr as { resourceType: string }, k.authority, k.key, k.token ? `identifier=${k.token}` : undefined);
+  // With typedOrderSearch, both must hold: this system|number, and a FILL (or PLAC) identifier with this number.
+  const search = k.token && ctx.options.typedOrderSearch ? `identifier=${k.token}&identifier:of-type=${V2_0203}|${k.type ?? ''}|${k.key}` : k.token ? `identifier=${k.token}` : undefined;
+  const ref = ctx.add(sr as { resourceType: string }, k.authority, k.key, search);
   // An order seen twice (same filler number, e.g. an ORC alone, then its OBR) is one
   // resource: the first wins, and what only the later segments say is added to it.
   const first = ctx.resourceOf(ref);
@@ -130,8 +134,8 @@ function mergeOrder(first: Json, later: Json): void {
 /** OBR in an ORU → DiagnosticReport based on the order's ServiceRequest. */
 export function diagnosticReport(ctx: Ctx, orc: SegmentReader | undefined, obr: SegmentReader, scope: OrderScope, basedOn: Reference): { ref: Reference; resource: Json } {
   const dr: Json = { resourceType: 'DiagnosticReport' };
-  // Filler and placer numbers (IG OBR map); the ORC's when the OBR has none.
-  const ids = identifiers(ctx, orc, obr);
+  // Filler and placer numbers (IG OBR map); the ORC's when the OBR has none; no OBR-53/ORC-33.
+  const ids = identifiers(ctx, orc, obr, false);
   const group = placerGroup(orc);
   if (group) ids.push(tagField(group, 'ORC-4'));
   if (ids.length > 0) dr.identifier = ids;
@@ -195,6 +199,8 @@ export function specimenFromSpm(ctx: Ctx, spm: SegmentReader, patient: Reference
   if (conditions.length > 0) s.condition = conditions;
   const description = spm.text(14);
   if (description !== '') s.note = [{ text: description }];
-  const key = placer?.value ?? filler?.value;
-  return ctx.add(s as { resourceType: string }, ctx.sender, key !== undefined ? `${key as string}` : `${orderKeyText}|SPM|${spm.occurrence}`);
+  // A specimen number is unique within its namespace (EI-2..4, i.e. the system), not alone.
+  const number = placer ?? filler;
+  const key = number ? `${(number.system as string | undefined) ?? ''}|${number.value as string}` : `${orderKeyText}|SPM|${spm.occurrence}`;
+  return ctx.add(s as { resourceType: string }, ctx.sender, key);
 }

@@ -26,7 +26,8 @@ export function identityOf(ctx: Ctx, reps: V2Value[]): Identity | undefined {
     if (value === '') continue;
     const hd = rep.sub(4);
     const system = hdSystem(hd.str(1), hd.str(2), hd.str(3));
-    const authority = hd.str(1) || hd.str(2) || ctx.sender;
+    // The identifier's system when there is one (HD-2 tells `MR&1.2.3.1` from `MR&1.2.3.2`), so ids agree with the conditional search.
+    const authority = system ?? (hd.str(1) || hd.str(2) || ctx.sender);
     return system ? { authority, value, token: `${system}|${value}` } : { authority, value };
   }
   return undefined;

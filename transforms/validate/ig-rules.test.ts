@@ -84,3 +84,21 @@ describe('ORC-4 placer group number', () => {
     expect(v.note).toContain('APON-53 (OBR-53.1, not mapped by the IG)');
   });
 });
+
+describe('Encounter.status by the IG tables 0003 and 0004', () => {
+  const adt = (trigger: string, pv1: string) => parseHl7([`MSH|^~\\&|ADT|HOSP|EHR|HOSP|20240101120000||ADT^${trigger}|1|P|2.5.1`, 'PID|1||MRN1', pv1].join('\r'));
+  const status = (source: ReturnType<typeof parseHl7>, ours: string, theirs: string) =>
+    igVerdict({ resourceType: 'Encounter', element: 'status', ours: [ours], theirs: [theirs], oursResource: {}, theirsResource: {}, source });
+
+  it('A04 → planned (table 0003), whatever PV1 says', () => {
+    expect(status(adt('A04', 'PV1|1|O'), 'planned', 'arrived').follows).toBe('ours');
+    expect(status(adt('A04', 'PV1|1|O'), 'arrived', 'planned').follows).toBe('theirs');
+  });
+
+  it('A08 falls back to PV1: PV1-45 → finished, else PV1-2 by table 0004', () => {
+    expect(status(adt('A08', 'PV1|1|I'), 'in-progress', 'unknown').follows).toBe('ours');
+    expect(status(adt('A08', `PV1|1|I${'|'.repeat(43)}20240102`), 'finished', 'in-progress').follows).toBe('ours');
+    expect(status(adt('A08', 'PV1|1|P'), 'planned', 'planned').follows).toBe('both');
+    expect(status(adt('A08', 'PV1|1|Z'), 'unknown', 'in-progress').follows).toBe('unclear');
+  });
+});

@@ -28,6 +28,27 @@ export interface VerdictInput {
 const GENDER: Readonly<Record<string, string>> = { F: 'female', M: 'male', O: 'other', U: 'unknown' };
 /** IG ConceptMap v2-0004 → Encounter class (v3-ActCode). */
 const PATIENT_CLASS: Readonly<Record<string, string>> = { E: 'EMER', I: 'IMP', O: 'AMB', P: 'PRENC' };
+/** IG ConceptMap table-hl70003-to-encounter-status (its A08 row, `unknown`, leaves the status to PV1). */
+const TRIGGER_ENCOUNTER_STATUS: Readonly<Record<string, string>> = {
+  A01: 'in-progress', A02: 'in-progress', A03: 'finished', A04: 'planned', A05: 'planned', A11: 'cancelled', A13: 'in-progress',
+};
+/** IG ConceptMap table-hl70004-to-encounter-status (PV1-2 → Encounter.status). */
+const CLASS_ENCOUNTER_STATUS: Readonly<Record<string, string>> = {
+  E: 'in-progress', I: 'in-progress', O: 'in-progress', P: 'planned', R: 'in-progress', B: 'in-progress', C: 'in-progress', N: 'in-progress', U: 'unknown',
+};
+
+/** The IG's Encounter.status: the trigger (MSH-9.2) where table 0003 decides, else PV1-45 → finished, else PV1-2 by table 0004. */
+function encounterStatus(source: Hl7Message): { expected: string | undefined; rule: string } {
+  const trigger = source.get('MSH-9.2').toUpperCase();
+  const byTrigger = TRIGGER_ENCOUNTER_STATUS[trigger];
+  if (byTrigger) return { expected: byTrigger, rule: `MSH-9.2 "${trigger}" via IG ConceptMap table-hl70003-to-encounter-status` };
+  const discharged = single(source, 'PV1', 45);
+  if (discharged === undefined) return { expected: undefined, rule: 'Encounter.status: no single PV1' };
+  if (discharged !== '') return { expected: 'finished', rule: 'PV1-45 (discharge date) valued (IG PV1 map)' };
+  const cls = single(source, 'PV1', 2) ?? '';
+  return { expected: CLASS_ENCOUNTER_STATUS[cls.toUpperCase()], rule: `MSH-9.2 "${trigger}" not decisive; PV1-2 "${cls}" via IG ConceptMap table-hl70004-to-encounter-status` };
+}
+
 /** IG ConceptMap v2-0085 → observation-status. */
 const OBSERVATION_STATUS: Readonly<Record<string, string>> = {
   C: 'corrected', D: 'entered-in-error', F: 'final', I: 'registered', P: 'preliminary', R: 'preliminary', S: 'preliminary', W: 'entered-in-error', X: 'cancelled',
@@ -179,8 +200,11 @@ export function igVerdict(input: VerdictInput): IgVerdict {
       if (v2 === '') return { follows: 'unclear', note: 'ORC-5 is empty: the IG then derives status from ORC-1 (order control), which we do not judge' };
       return judge(v2 === undefined ? undefined : ORDER_STATUS[v2.toUpperCase()], ours, theirs, `ORC-5 "${v2 ?? '?'}" via IG ConceptMap v2-0038`);
     }
-    case 'Encounter.status':
-      return { follows: 'unclear', note: 'the IG derives Encounter.status from the trigger event (MSH-9.2, ConceptMap table-hl70003-to-encounter-status) and PV1-2 (table-hl70004-to-encounter-status: E/I/O → in-progress, P → planned); see the converter\'s STATUS_BY_TRIGGER table' };
+    case 'Encounter.status': {
+      if (!source) return judge(undefined, ours, theirs, 'Encounter.status');
+      const { expected, rule } = encounterStatus(source);
+      return judge(expected, ours, theirs, rule);
+    }
     case 'Encounter.period.start': case 'Encounter.period.end':
       return { follows: 'unclear', note: 'PV1-44/PV1-45 → period.start/end in the IG; offsets are ignored here, so a difference is a value or precision difference' };
     default:
