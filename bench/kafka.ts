@@ -17,6 +17,7 @@ import { Engine } from '../engine/engine.js';
 import { silentLogger } from '../engine/log.js';
 import { MllpSender } from '../engine/mllp/index.js';
 import { freePort, portAccepts, startBroker, stopBroker } from '../engine/kafka/broker.js';
+import { createAdmin } from '../engine/kafka/client.js';
 import { defaultBrokers } from '../engine/kafka/connection.js';
 import { tailTopic } from '../engine/kafka/tail.js';
 import { getComponent } from '../engine/registry.js';
@@ -31,7 +32,26 @@ const N = Number(process.env.BENCH_KAFKA_RECORDS ?? 20_000);
 const VALUE = adtA01('CTRL').text;
 const log = (s: string): void => { process.stderr.write(`${s}\n`); };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const topicName = (p: string): string => `bench.${p}.${Date.now().toString(36)}`;
+/** Topics this run created on the shared broker: deleted at the end, so runs do not pile up partition dirs. */
+const created: string[] = [];
+const topicName = (p: string): string => {
+  const name = `bench.${p}.${Date.now().toString(36)}`;
+  created.push(name);
+  return name;
+};
+
+async function deleteBenchTopics(): Promise<void> {
+  const admin = createAdmin({ brokers: BROKERS, clientId: 'bench-cleanup', requestTimeoutMs: 5000 });
+  try {
+    const existing = new Set(await admin.listTopics());
+    const ours = created.filter((t) => existing.has(t));
+    if (ours.length > 0) await admin.deleteTopics(ours);
+  } catch (err) {
+    log(`could not delete the benchmark topics: ${(err as Error).message}`);
+  } finally {
+    await admin.close().catch(() => undefined);
+  }
+}
 const perSec = (n: number, ms: number): number => n / (ms / 1000);
 
 /** The two libraries behind one tiny shape, for the comparison only. */
@@ -285,6 +305,7 @@ async function main(): Promise<void> {
   if (part !== 'pipeline') out.push('## Kafka clients', '', await runClientComparison(), '');
   if (part !== 'clients') out.push('## Kafka pipeline', '', await runPipelineBench(), '');
   process.stdout.write(out.join('\n'));
+  await deleteBenchTopics();
   // Library sockets may linger; the report is out.
   process.exit(0);
 }

@@ -1,4 +1,4 @@
-import { createProducer, type ClientOptions, type KafkaProducer, type KafkaRecord } from './client.js';
+import { createProducer, permanentKafkaCodes, type ClientOptions, type KafkaProducer, type KafkaRecord } from './client.js';
 
 export interface BatchOptions {
   /** How long a record may wait for others to share its request; default 2 ms. */
@@ -6,6 +6,8 @@ export interface BatchOptions {
   /** Records per produce request at most; default 500. */
   readonly maxBatch: number;
 }
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 interface Pending {
   readonly records: readonly KafkaRecord[];
@@ -47,6 +49,30 @@ export class BatchingProducer {
     await producer?.close().catch(() => undefined);
   }
 
+  /** One produce request; a failed producer is replaced (its sequence numbers may be off). */
+  private async sendNow(records: readonly KafkaRecord[]): Promise<void> {
+    try {
+      this.producer ??= createProducer(this.client);
+      await this.producer.send(records);
+    } catch (err) {
+      const producer = this.producer;
+      this.producer = undefined;
+      void producer?.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async sendEachAlone(taken: readonly Pending[]): Promise<void> {
+    for (const p of taken) {
+      try {
+        await this.sendNow(p.records);
+        p.resolve();
+      } catch (err) {
+        p.reject(asError(err));
+      }
+    }
+  }
+
   private schedule(): void {
     if (this.flushing || this.timer) return;
     if (this.queuedRecords() >= this.batch.maxBatch || this.batch.lingerMs <= 0) {
@@ -73,15 +99,17 @@ export class BatchingProducer {
       count += p.records.length;
     }
     try {
-      this.producer ??= createProducer(this.client);
-      await this.producer.send(taken.flatMap((p) => p.records));
-      for (const p of taken) p.resolve();
-    } catch (err) {
-      const producer = this.producer;
-      this.producer = undefined;
-      void producer?.close().catch(() => undefined);
-      const error = err instanceof Error ? err : new Error(String(err));
-      for (const p of taken) p.reject(error);
+      try {
+        await this.sendNow(taken.flatMap((p) => p.records));
+        for (const p of taken) p.resolve();
+      } catch (err) {
+        // One delivery's permanent fault (a record too large, a forbidden topic) fails the
+        // whole request: send each delivery alone, so only its own fails for good. A request
+        // that failed in part is sent again whole: the partitions that did succeed get a
+        // duplicate (counted by the broker-restart test; the channel's ids tell them apart).
+        if (taken.length > 1 && permanentKafkaCodes(err).length > 0) await this.sendEachAlone(taken);
+        else for (const p of taken) p.reject(asError(err));
+      }
     } finally {
       this.flushing = false;
       // Records that queued up during the request already waited: send them at once.

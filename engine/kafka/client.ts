@@ -12,6 +12,13 @@ export interface KafkaRecord {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
+/** Where a record sits; what the consumer commits (kept without the record's value). */
+export interface RecordPosition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+}
+
 export interface ConsumedRecord {
   readonly topic: string;
   readonly partition: number;
@@ -20,6 +27,8 @@ export interface ConsumedRecord {
   readonly value: Buffer;
   readonly headers: Readonly<Record<string, string>>;
   readonly timestamp: bigint;
+  /** Commit handle of this record (`KafkaConsumer.commit`); holds no payload. */
+  readonly position: RecordPosition;
 }
 
 export interface ClientOptions {
@@ -27,6 +36,23 @@ export interface ClientOptions {
   readonly clientId: string;
   /** Per-request timeout; default 10 s. */
   readonly requestTimeoutMs?: number;
+  /** TLS to the brokers: true (system CAs) or node:tls options (ca, cert, key, servername, ...). */
+  readonly tls?: boolean | TlsOptions;
+  readonly sasl?: SaslOptions;
+}
+
+export interface TlsOptions {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly servername?: string;
+  readonly rejectUnauthorized?: boolean;
+}
+
+export interface SaslOptions {
+  readonly mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+  readonly username: string;
+  readonly password: string;
 }
 
 /** Sends records; resolves only after the broker acknowledged them with acks=all (idempotent). */
@@ -52,16 +78,26 @@ export interface ConsumerOptions {
  * broker was gone longer than the retries); it does not recover: close it, start another.
  */
 export interface KafkaConsumer {
-  start(onRecord: (record: ConsumedRecord) => void, onError: (err: Error) => void): Promise<void>;
-  commit(record: ConsumedRecord): Promise<void>;
+  start(onRecord: (record: ConsumedRecord) => void, onError: (err: Error) => void, group?: GroupEvents): Promise<void>;
+  /** Commits up to and including this record (a `ConsumedRecord.position`). */
+  commit(position: RecordPosition): Promise<void>;
   pause(): void;
   resume(): void;
   close(): Promise<void>;
 }
 
+/** Group membership changes, for a caller that tracks offsets per partition. */
+export interface GroupEvents {
+  /** The group is rebalancing: commit what is finished now, while the partitions are still ours. */
+  onRebalance?(): void;
+  /** The member (re)joined with these partitions. */
+  onAssignment?(partitions: readonly { topic: string; partition: number }[]): void;
+}
+
 export interface KafkaAdmin {
   createTopics(topics: readonly string[], partitions: number, replication: number): Promise<void>;
   listTopics(): Promise<string[]>;
+  deleteTopics(topics: readonly string[]): Promise<void>;
   /** The end offset (next offset to be written) of each partition of a topic. */
   endOffsets(topic: string): Promise<Map<number, bigint>>;
   close(): Promise<void>;
@@ -87,12 +123,32 @@ export function describeKafkaError(err: unknown): string {
   return codes.size ? `${message} (${[...codes].join(', ')})` : message;
 }
 
+/**
+ * Broker errors that no retry fixes (the topic name, the rights, the record's size, the
+ * broker's policy): the delivery goes straight to ERROR instead of being retried for ever.
+ */
+const PERMANENT_CODES = new Set([
+  'INVALID_TOPIC_EXCEPTION', 'TOPIC_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED', 'POLICY_VIOLATION',
+  'MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'INVALID_PARTITIONS', 'INVALID_REPLICATION_FACTOR',
+  'INVALID_CONFIG', 'UNSUPPORTED_COMPRESSION_TYPE', 'INVALID_REQUIRED_ACKS',
+]);
+
+/** The permanent broker error codes in an error (empty: worth a retry). */
+export function permanentKafkaCodes(err: unknown): string[] {
+  return [...kafkaErrorCodes(err)].filter((c) => PERMANENT_CODES.has(c));
+}
+
 function isTopicExists(err: unknown): boolean {
   return kafkaErrorCodes(err).has('TOPIC_ALREADY_EXISTS');
 }
 
-function base(o: ClientOptions) {
-  return { clientId: o.clientId, bootstrapBrokers: [...o.brokers], timeout: o.requestTimeoutMs ?? 10_000, retries: 3, retryDelay: 250 };
+/** The library's connection options for ours (exported for the test that they reach the client). */
+export function base(o: ClientOptions) {
+  return {
+    clientId: o.clientId, bootstrapBrokers: [...o.brokers], timeout: o.requestTimeoutMs ?? 10_000, retries: 3, retryDelay: 250,
+    ...(o.tls ? { tls: o.tls === true ? {} : { ...o.tls } } : {}),
+    ...(o.sasl ? { sasl: { mechanism: o.sasl.mechanism, username: o.sasl.username, password: o.sasl.password } } : {}),
+  };
 }
 
 function toHeaders(h: Readonly<Record<string, string>> | undefined): Map<Buffer, Buffer> | undefined {
@@ -123,7 +179,8 @@ export function createProducer(o: ClientOptions): KafkaProducer {
 function toRecord(m: Message): ConsumedRecord {
   const headers: Record<string, string> = {};
   for (const [k, v] of m.headers) headers[k.toString()] = v.toString();
-  return { topic: m.topic, partition: m.partition, offset: m.offset, key: m.key?.length ? m.key.toString() : undefined, value: m.value ?? Buffer.alloc(0), headers, timestamp: m.timestamp };
+  const position: RecordPosition = { topic: m.topic, partition: m.partition, offset: m.offset };
+  return { topic: m.topic, partition: m.partition, offset: m.offset, key: m.key?.length ? m.key.toString() : undefined, value: m.value ?? Buffer.alloc(0), headers, timestamp: m.timestamp, position };
 }
 
 export function createConsumer(o: ClientOptions, c: ConsumerOptions): KafkaConsumer {
@@ -133,10 +190,16 @@ export function createConsumer(o: ClientOptions, c: ConsumerOptions): KafkaConsu
     rebalanceTimeout: Math.max(sessionTimeout, 15_000), autocommit: false, maxWaitTime: 500,
   });
   let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
-  // The library's own commit closure knows the leader epoch; keep it per record we handed out.
-  const commits = new WeakMap<ConsumedRecord, Message['commit']>();
+  // The library's own commit closure knows the leader epoch; keep it per position we handed out.
+  const commits = new WeakMap<RecordPosition, Message['commit']>();
   return {
-    async start(onRecord, onError) {
+    async start(onRecord, onError, group) {
+      if (group?.onRebalance) consumer.on('consumer:group:rebalance', () => group.onRebalance?.());
+      if (group?.onAssignment) {
+        consumer.on('consumer:group:join', (p: { assignments?: { topic: string; partitions: number[] }[] }) => {
+          group.onAssignment?.((p.assignments ?? []).flatMap((a) => a.partitions.map((partition) => ({ topic: a.topic, partition }))));
+        });
+      }
       // Joining fails while a (re)started broker still loads its group coordinator: retry for a while.
       const deadline = Date.now() + (c.joinTimeoutMs ?? 30_000);
       for (let attempt = 1; ; attempt++) {
@@ -153,7 +216,7 @@ export function createConsumer(o: ClientOptions, c: ConsumerOptions): KafkaConsu
       }
       stream.on('data', (m: Message) => {
         const record = toRecord(m);
-        commits.set(record, m.commit.bind(m));
+        commits.set(record.position, m.commit.bind(m));
         onRecord(record);
       });
       // The library's stream ends for good after its retries (e.g. a broker restart): report
@@ -164,9 +227,9 @@ export function createConsumer(o: ClientOptions, c: ConsumerOptions): KafkaConsu
       s.on('error', fail);
       s.on('close', () => fail(new Error('consumer stream closed')));
     },
-    async commit(record) {
-      const commit = commits.get(record);
-      if (!commit) throw new Error(`record ${record.topic}/${record.partition}/${record.offset} was not handed out by this consumer`);
+    async commit(position) {
+      const commit = commits.get(position);
+      if (!commit) throw new Error(`record ${position.topic}/${position.partition}/${position.offset} was not handed out by this consumer`);
       await new Promise<void>((resolve, reject) => { commit((err) => (err ? reject(err) : resolve())); });
     },
     pause() { stream?.pause(); },
@@ -193,6 +256,9 @@ export function createAdmin(o: ClientOptions): KafkaAdmin {
       }
     },
     listTopics: () => admin.listTopics(),
+    async deleteTopics(topics) {
+      if (topics.length > 0) await admin.deleteTopics({ topics: [...topics] });
+    },
     async endOffsets(topic) {
       const meta = await admin.metadata({ topics: [topic] });
       const t = meta.topics.get(topic);

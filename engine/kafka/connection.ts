@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { zDuration } from '../duration.js';
+import { clientTlsSchema } from '../channel/components/tls.js';
 import { registerComponent, type CreateContext } from '../registry.js';
 import { BatchingProducer, type BatchOptions } from './batcher.js';
 import { createAdmin, createConsumer, type ClientOptions, type ConsumerOptions, type KafkaAdmin, type KafkaConsumer } from './client.js';
@@ -16,6 +17,12 @@ export const kafkaConnectionSchema = z.object({
   requestTimeout: zDuration.default(10_000).describe('per request'),
   linger: zDuration.default(2).describe('how long a record may wait to share a produce request'),
   maxBatch: z.number().int().positive().default(500).describe('records per produce request at most'),
+  tls: z.union([z.literal(true), clientTlsSchema]).optional().describe('TLS to the brokers: true (system CAs) or { ca, cert, key, servername, rejectUnauthorized } as PEM, e.g. ca: "${file:/run/secrets/kafka-ca.pem}"'),
+  sasl: z.object({
+    mechanism: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']),
+    username: z.string().min(1),
+    password: z.string().min(1).describe('use ${env:...} or ${file:...}; never the value itself'),
+  }).strict().optional().describe('SASL authentication (with tls, so the password is not sent in clear)'),
 }).strict();
 export type KafkaConnectionOptions = z.output<typeof kafkaConnectionSchema>;
 
@@ -33,7 +40,7 @@ export class KafkaConnection {
   private readonly consumers = new Set<KafkaConsumer>();
 
   constructor(o: Partial<KafkaConnectionOptions> = {}) {
-    this.client = { brokers: o.brokers ?? defaultBrokers(), clientId: o.clientId ?? 'sluice', requestTimeoutMs: o.requestTimeout ?? 10_000 };
+    this.client = { brokers: o.brokers ?? defaultBrokers(), clientId: o.clientId ?? 'sluice', requestTimeoutMs: o.requestTimeout ?? 10_000, tls: o.tls, sasl: o.sasl };
     this.batch = { lingerMs: o.linger ?? 2, maxBatch: o.maxBatch ?? 500 };
   }
 
@@ -72,10 +79,13 @@ export class KafkaConnection {
     await this.admin.createTopics(missing, partitions, replication);
     // A produce to a topic whose partitions have no leader yet fails in part; the retry of the
     // whole batch would then duplicate the partitions that did succeed. Wait for the leaders.
+    // Still leaderless after the wait: an error the delivery retries (transient), and the
+    // topic is not marked known, so the next attempt waits for its leaders again.
     for (const t of missing) {
       for (let attempt = 1; ; attempt++) {
         const ends = await this.admin.endOffsets(t).catch(() => new Map<number, bigint>());
-        if (ends.size > 0 || attempt >= 50) break;
+        if (ends.size > 0) break;
+        if (attempt >= 50) throw new Error(`topic ${t} was created but its partitions have no leader yet`);
         await new Promise((r) => setTimeout(r, 100));
       }
       this.knownTopics.add(t);
@@ -150,6 +160,9 @@ registerComponent({
   description: 'A Kafka cluster shared by every channel that names it: one idempotent producer (acks=all), an admin client, consumers per group.',
   schema: kafkaConnectionSchema,
   docs: 'Kafka destinations and sources name it with `connection: <name>`. Without one (and without inline `brokers`), they use the local broker of `sluice kafka up`: `127.0.0.1:9092`, or the comma-separated `SLUICE_KAFKA_BROKERS`.',
-  example: ['connections:', '  local-kafka:', "    kafka: { brokers: ['127.0.0.1:9092'], clientId: sluice }"].join('\n'),
+  example: [
+    'connections:', '  local-kafka:', "    kafka: { brokers: ['127.0.0.1:9092'], clientId: sluice }",
+    '  cloud-kafka:', "    kafka: { brokers: ['kafka.example.org:9093'], tls: true, sasl: { mechanism: SCRAM-SHA-512, username: sluice, password: '${env:KAFKA_PASSWORD}' } }",
+  ].join('\n'),
   create: (o) => new KafkaConnection(o),
 });

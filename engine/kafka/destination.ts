@@ -3,8 +3,8 @@ import { contentText } from '../channel/envelope.js';
 import { permanent, sent, transient, type Destination } from '../channel/types.js';
 import { registerComponent } from '../registry.js';
 import { leaseConnection, type ConnectionLease } from './connection.js';
-import { describeKafkaError, type KafkaRecord } from './client.js';
-import { recordsOf } from './records.js';
+import { describeKafkaError, permanentKafkaCodes, type KafkaRecord } from './client.js';
+import { recordsOf, topicNameProblem } from './records.js';
 
 const schema = z.object({
   topic: z.string().min(1).describe('fixed name or template: {MSH-9.1} {MSH-4} (any HL7 path), {resourceType}, {messageType}, {channel}'),
@@ -14,6 +14,7 @@ const schema = z.object({
   perResource: z.boolean().default(false).describe('FHIR Bundle: one record per entry resource (all keyed by the patient)'),
   key: z.string().optional().describe('key template; default: the ordering key (patient identifier)'),
   createTopics: z.boolean().default(true).describe('create missing topics; false: a missing topic is an error'),
+  maxTopics: z.number().int().positive().default(1000).describe('distinct topics this destination writes (and may create) per run at most; a message for one more is an error, so a template over a message field cannot flood the cluster'),
   partitions: z.number().int().positive().default(3).describe('for created topics'),
   replication: z.number().int().positive().default(1).describe('for created topics'),
 }).strict();
@@ -28,10 +29,16 @@ registerComponent({
     '`sluice-source` and `sluice-message-id`. The key is the ordering key (patient identifier by default), so one',
     "patient's events stay in order on one partition. A broker that is down or slow is a transient failure:",
     'the message is QUEUED and retried, nothing is lost. Batching (`linger`, `maxBatch`) is set on the connection.',
+    'Faults no retry fixes are permanent (straight to ERROR): a rendered topic name Kafka does not allow',
+    '(`[a-zA-Z0-9._-]`, at most 249 characters; placeholders have other characters replaced by `_`), more than',
+    '`maxTopics` topics, and the broker errors INVALID_TOPIC_EXCEPTION, TOPIC_AUTHORIZATION_FAILED, POLICY_VIOLATION,',
+    'MESSAGE_TOO_LARGE and the like. A produce request that failed in part is retried whole, so a broker failure',
+    'can duplicate records on the partitions that did succeed (consumers tell them apart by `sluice-message-id`).',
   ].join('\n'),
   example: "kafka: { topic: 'hl7.{MSH-9.1}.{MSH-4}', connection: local-kafka }",
   create: (o, ctx): Destination => {
     let lease: ConnectionLease | undefined;
+    const written = new Set<string>();
     return {
       async send(env) {
         let records: KafkaRecord[];
@@ -44,6 +51,12 @@ registerComponent({
         lease ??= leaseConnection(ctx, o.connection, o.brokers);
         const { connection } = lease;
         const topics = [...new Set(records.map((r) => r.topic))];
+        for (const t of topics) {
+          const problem = topicNameProblem(t);
+          if (problem) return permanent(`${problem} (topic template ${JSON.stringify(o.topic)})`);
+        }
+        const fresh = topics.filter((t) => !written.has(t));
+        if (written.size + fresh.length > o.maxTopics) return permanent(`this would be topic number ${written.size + fresh.length} of this destination (maxTopics: ${o.maxTopics})`);
         try {
           if (o.createTopics) {
             await connection.ensureTopics(topics, o.partitions, o.replication);
@@ -53,8 +66,10 @@ registerComponent({
           }
           await connection.producer.send(records);
         } catch (err) {
-          return transient(`Kafka: ${describeKafkaError(err)}`);
+          const codes = permanentKafkaCodes(err);
+          return codes.length > 0 ? permanent(`Kafka refused the records: ${describeKafkaError(err)}`) : transient(`Kafka: ${describeKafkaError(err)}`);
         }
+        for (const t of fresh) written.add(t);
         return sent(`${records.length} record(s) to ${topics.join(', ')}`, records.length === 1 ? String(records[0]!.value) : contentText(env.content));
       },
       async close() {

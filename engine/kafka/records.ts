@@ -73,3 +73,20 @@ export function recordsOf(env: Envelope, o: RecordOptions): KafkaRecord[] {
   }
   return [{ topic: topicOf(o.topic, env), key, value: contentText(env.content), headers: headersOf(env, contentType(env.content)) }];
 }
+
+/** Kafka's own limit on topic names. */
+const MAX_TOPIC_LENGTH = 249;
+
+/**
+ * Why a rendered topic name is not a legal Kafka topic name (undefined: it is). Templates
+ * fill in message fields, so the name is only known per message: an illegal one is that
+ * message's permanent error, not a retry.
+ */
+export function topicNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'topic name is empty';
+  if (name === '.' || name === '..') return `topic name "${name}" is not allowed`;
+  if (name.length > MAX_TOPIC_LENGTH) return `topic name is ${name.length} characters long (Kafka allows ${MAX_TOPIC_LENGTH})`;
+  const bad = name.match(/[^a-zA-Z0-9._-]/);
+  if (bad) return `topic name "${name.slice(0, 80)}" has the character ${JSON.stringify(bad[0])} (Kafka allows a-z A-Z 0-9 . _ -)`;
+  return undefined;
+}

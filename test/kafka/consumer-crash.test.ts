@@ -7,7 +7,7 @@ import { tempDir } from '../helpers/engine.js';
 import { KafkaConnection } from '../../engine/kafka/connection.js';
 import { openStore } from '../../engine/store/index.js';
 import type { MessageStore } from '../../engine/store/types.js';
-import { committedOffset, requireBroker, TEST_BROKERS, uniqueTopic } from './helpers.js';
+import { committedOffset, deleteTestTopics, requireBroker, TEST_BROKERS, uniqueTopic } from './helpers.js';
 
 /*
  * The engine consuming a topic (a Kafka source channel, in a child process) is SIGKILLed
@@ -21,6 +21,7 @@ const KILL_AT = [500, 1200];
 const children = new Set<ChildProcess>();
 afterAll(() => { for (const c of children) c.kill('SIGKILL'); });
 beforeAll(() => requireBroker());
+afterAll(() => deleteTestTopics());
 
 function startEngine(dataDir: string, topic: string, groupId: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/kafka/fixtures/kafka-engine.ts'), dataDir, TEST_BROKERS.join(','), topic, groupId], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -55,11 +56,22 @@ describe('Kafka source consumer killed mid-batch', () => {
     const dataDir = await tempDir('sluice-kafka-crash-');
     let engine = await startEngine(dataDir, topic, groupId);
     const store = await openStore({ dataDir });
+    const committed = async (): Promise<bigint> => {
+      let sum = 0n;
+      for (const p of [0, 1, 2]) sum += (await committedOffset(groupId, topic, p)) ?? 0n;
+      return sum;
+    };
     try {
       for (const target of KILL_AT) {
         await eventually(async () => (await progress(store)).distinct >= target, 40_000, `${target} stored before the kill`);
         engine.kill('SIGKILL');
         await new Promise((r) => engine.once('exit', r));
+        // The kill really fell mid-stream: the group had not committed everything, nor had
+        // the engine stored everything (else the test would pass without testing anything).
+        const atKill = { committed: await committed(), stored: (await progress(store)).distinct };
+        process.stdout.write(`consumer crash: killed at ${atKill.stored} stored, committed offsets ${atKill.committed}\n`);
+        expect(atKill.committed).toBeLessThan(BigInt(RECORDS));
+        expect(atKill.stored).toBeLessThan(RECORDS);
         engine = await startEngine(dataDir, topic, groupId);
       }
       await eventually(async () => (await progress(store)).distinct === RECORDS, 60_000, `all ${RECORDS} records stored`);
@@ -70,11 +82,6 @@ describe('Kafka source consumer killed mid-batch', () => {
       process.stdout.write(`consumer crash: ${rows.length} rows, ${RECORDS} distinct records stored after ${KILL_AT.length} SIGKILLs; ${duplicates} re-delivered record(s) recognised as duplicates\n`);
       expect(rows.length - duplicates).toBe(RECORDS);
       // And the group's offsets reach the end of every partition (nothing left to re-deliver).
-      const committed = async (): Promise<bigint> => {
-        let sum = 0n;
-        for (const p of [0, 1, 2]) sum += (await committedOffset(groupId, topic, p)) ?? 0n;
-        return sum;
-      };
       await eventually(async () => (await committed()) === BigInt(RECORDS), 10_000, 'all offsets committed');
     } finally {
       engine.kill('SIGTERM');

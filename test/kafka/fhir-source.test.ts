@@ -1,9 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseHl7 } from '../../engine/hl7/index.js';
 import { KafkaConnection } from '../../engine/kafka/connection.js';
 import { freePort, httpSink, onClose, startEngine } from '../helpers/engine.js';
 import { eventually } from '../helpers/http-sink.js';
-import { TEST_BROKERS, uniqueTopic } from './helpers.js';
+import { deleteTestTopics, TEST_BROKERS, uniqueTopic } from './helpers.js';
+
+afterAll(() => deleteTestTopics());
 
 const observation = (id: string, patient: string, value: number) => JSON.stringify({
   resourceType: 'Observation', id, status: 'final',

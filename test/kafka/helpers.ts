@@ -1,7 +1,7 @@
 /** Shared pieces of the Kafka tests: the test broker, unique topics, reading a topic back. */
 import { randomBytes } from 'node:crypto';
 import { portAccepts } from '../../engine/kafka/broker.js';
-import type { ConsumedRecord } from '../../engine/kafka/client.js';
+import { createAdmin, type ConsumedRecord } from '../../engine/kafka/client.js';
 import { tailTopic } from '../../engine/kafka/tail.js';
 
 /** The broker test/setup/kafka.ts (or scripts/services-up.sh) runs. */
@@ -12,8 +12,32 @@ export async function requireBroker(brokers = TEST_BROKERS): Promise<void> {
   if (!(await portAccepts(port, 2000))) throw new Error(`no Kafka broker on ${brokers[0]}: start one with \`sluice kafka up --port ${port} --data .cache/kafka/ci\``);
 }
 
+/** Unique names handed out by this test file: topics named by them (or starting with them) are deleted by `deleteTestTopics`. */
+const handedOut = new Set<string>();
+
 export function uniqueTopic(prefix: string): string {
-  return `${prefix}.${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const name = `${prefix}.${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  handedOut.add(name);
+  return name;
+}
+
+/**
+ * Deletes the topics of this test file (call it in afterAll): the shared test broker would
+ * otherwise keep every partition dir of every run, and its start gets slower with each.
+ */
+export async function deleteTestTopics(brokers = TEST_BROKERS): Promise<void> {
+  if (handedOut.size === 0) return;
+  const admin = createAdmin({ brokers, clientId: 'test-cleanup', requestTimeoutMs: 5000 });
+  try {
+    const names = [...handedOut];
+    const ours = (await admin.listTopics()).filter((t) => names.some((n) => t === n || t.startsWith(`${n}.`)));
+    if (ours.length > 0) await admin.deleteTopics(ours);
+    handedOut.clear();
+  } catch {
+    // A broker that is gone (the restart test's own) has nothing left to clean.
+  } finally {
+    await admin.close().catch(() => undefined);
+  }
 }
 
 /** Reads a topic from the beginning until `count` records (or the timeout); returns what it read. */

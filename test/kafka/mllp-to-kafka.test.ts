@@ -1,8 +1,8 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adt } from '../helpers/channel.js';
 import { eventually } from '../helpers/http-sink.js';
 import { mllpPort, mllpSender, startEngine } from '../helpers/engine.js';
-import { readTopic, requireBroker, tally, TEST_BROKERS, uniqueTopic } from './helpers.js';
+import { deleteTestTopics, readTopic, requireBroker, tally, TEST_BROKERS, uniqueTopic } from './helpers.js';
 
 /*
  * 2,000 ADT messages for 50 patients, interleaved over 8 MLLP connections, through
@@ -15,6 +15,7 @@ const PATIENTS = 50;
 const CONNECTIONS = 8;
 
 beforeAll(() => requireBroker());
+afterAll(() => deleteTestTopics());
 
 describe('MLLP → v2ToFhir → Kafka', () => {
   it(`delivers ${MESSAGES} messages for ${PATIENTS} patients exactly once, in order per patient`, async () => {

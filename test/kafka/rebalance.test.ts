@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../helpers/http-sink.js';
+import { onClose, sleep } from '../helpers/engine.js';
+import { KafkaConnection } from '../../engine/kafka/connection.js';
+import type { Intake, Source } from '../../engine/channel/types.js';
+import { silentLogger } from '../../engine/log.js';
+import { getComponent } from '../../engine/registry.js';
+import '../../engine/kafka/index.js';
+import { committedOffset, deleteTestTopics, requireBroker, TEST_BROKERS, uniqueTopic } from './helpers.js';
+
+/*
+ * Review finding 3 (issue 5): a second group member joins mid-stream. Every record is
+ * stored (re-deliveries of revoked partitions' unfinished records allowed, and counted),
+ * none is lost, and the group's offsets end at the end of every partition.
+ */
+const PARTITIONS = 4;
+const RECORDS = 2000;
+
+beforeAll(() => requireBroker());
+afterAll(() => deleteTestTopics());
+
+describe('kafka source rebalance', () => {
+  it('loses nothing when a second member joins mid-stream; offsets end at the end', async () => {
+    const topic = uniqueTopic('rebalance');
+    const conn = new KafkaConnection({ brokers: TEST_BROKERS });
+    try {
+      await conn.ensureTopics([topic], PARTITIONS, 1);
+      for (let i = 0; i < RECORDS; i += 500) {
+        await conn.producer.send(Array.from({ length: 500 }, (_, j) => ({ topic, key: `P${(i + j) % 40}`, value: String(i + j) })));
+      }
+    } finally {
+      await conn.close();
+    }
+    const groupId = uniqueTopic('group');
+    const seen = new Map<string, number>();
+    const byMember = [0, 0];
+    const intakeOf = (member: number): Intake => async (raw) => {
+      await sleep(20); // slow enough that the join falls mid-stream
+      const value = Buffer.from(raw).toString();
+      seen.set(value, (seen.get(value) ?? 0) + 1);
+      byMember[member]!++;
+      return { status: 'accepted', ackCode: 'AA' };
+    };
+    const spec = getComponent('source', 'kafka')!;
+    const member = (): Source => {
+      const s = spec.create(spec.schema.parse({ topics: topic, brokers: TEST_BROKERS, groupId, maxInFlight: 8, commitInterval: 50, sessionTimeout: 6000 }), { channel: 'rebalance', dataDir: '.', logger: silentLogger }) as Source;
+      onClose(() => s.stop());
+      return s;
+    };
+    await member().start(intakeOf(0));
+    await eventually(() => seen.size >= RECORDS / 5, 20_000, 'a fifth consumed by the first member');
+    await member().start(intakeOf(1));
+    await eventually(() => seen.size === RECORDS, 60_000, `all ${RECORDS} records stored`);
+    const duplicates = [...seen.values()].reduce((a, n) => a + n - 1, 0);
+    process.stdout.write(`rebalance: ${RECORDS} records, member 1 ${byMember[0]}, member 2 ${byMember[1]}, ${duplicates} re-delivered\n`);
+    expect(byMember[1]).toBeGreaterThan(0); // the second member did get partitions mid-stream
+    // Only what was in flight or not yet committed at the rebalance comes again (before the
+    // fix, finished offsets were not committed on revocation and the library's re-fetch of
+    // kept partitions was handed out again too: ~800 of 2000).
+    expect(duplicates).toBeLessThan(100);
+    const committed = async (): Promise<bigint> => {
+      let sum = 0n;
+      for (let p = 0; p < PARTITIONS; p++) sum += (await committedOffset(groupId, topic, p)) ?? 0n;
+      return sum;
+    };
+    await eventually(async () => (await committed()) === BigInt(RECORDS), 15_000, 'offsets at the end of every partition');
+  }, 90_000);
+});
