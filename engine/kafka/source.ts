@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { zDuration } from '../duration.js';
-import type { Source } from '../channel/types.js';
+import type { FlowControl, Intake, Source } from '../channel/types.js';
 import { registerComponent } from '../registry.js';
 import { leaseConnection } from './connection.js';
 import { ConsumerRun } from './consumer-run.js';
@@ -16,6 +16,9 @@ const schema = z.object({
   maxIntakeAttempts: z.number().int().positive().default(60).describe('tries to store one record (the store failing) before it is given up: logged, dead-lettered, committed past'),
   commitInterval: zDuration.default(200).describe('time between offset commits (a crash re-delivers about this much)'),
   deadLetterTopic: z.string().min(1).optional().describe('records the channel rejects (not HL7, ...) are also copied here'),
+  createTopics: z.boolean().default(true).describe('create the topics when missing (a new broker has none), so the channel can start before any producer wrote'),
+  partitions: z.number().int().positive().default(3).describe('partitions of a topic this source creates'),
+  replication: z.number().int().positive().default(1).describe('replication factor of a topic this source creates'),
   sessionTimeout: zDuration.default(10_000).describe('how long before the group gives a silent member\'s partitions away (at least 6s; the broker\'s minimum)'),
 }).strict();
 
@@ -41,20 +44,52 @@ registerComponent({
   create: (o, ctx): Source => {
     const groupId = o.groupId ?? `sluice.${ctx.channel}`;
     let run: ConsumerRun | undefined;
+    let retrying: Promise<void> | undefined;
+    let stopped = new AbortController();
+    const connect = async (intake: Intake, flow: FlowControl | undefined): Promise<ConsumerRun> => {
+      const lease = leaseConnection(ctx, o.connection, o.brokers);
+      const r = new ConsumerRun(lease, intake, { ...o, groupId }, ctx.logger, flow);
+      try {
+        if (o.createTopics) await lease.connection.ensureTopics(o.topics, o.partitions, o.replication);
+        await r.start();
+        return r;
+      } catch (err) {
+        await r.stop();
+        throw err;
+      }
+    };
     return {
       describe: () => `kafka ${o.topics.join(',')} (group ${groupId})`,
       async start(intake, flow) {
-        const lease = leaseConnection(ctx, o.connection, o.brokers);
-        run = new ConsumerRun(lease, intake, { ...o, groupId }, ctx.logger, flow);
+        stopped = new AbortController();
+        const signal = stopped.signal;
         try {
-          await run.start();
+          run = await connect(intake, flow);
         } catch (err) {
-          await run.stop();
-          run = undefined;
-          throw err;
+          // A broker that is down (or a group that cannot be joined yet) must not keep the
+          // engine's other channels from starting: keep trying in the background until stop.
+          ctx.logger.warn({ channel: ctx.channel, err: (err as Error).message }, 'kafka source not consuming yet; retrying');
+          retrying = (async () => {
+            for (let delay = 1000; !signal.aborted; delay = Math.min(delay * 2, 30_000)) {
+              await new Promise<void>((resolve) => { const t = setTimeout(resolve, delay); signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true }); });
+              if (signal.aborted) return;
+              try {
+                const r = await connect(intake, flow);
+                if (signal.aborted) { await r.stop(); return; }
+                run = r;
+                ctx.logger.info({ channel: ctx.channel }, 'kafka source consuming');
+                return;
+              } catch (e) {
+                ctx.logger.warn({ channel: ctx.channel, err: (e as Error).message }, 'kafka source still not consuming; retrying');
+              }
+            }
+          })();
         }
       },
       async stop() {
+        stopped.abort();
+        await retrying;
+        retrying = undefined;
         const r = run;
         run = undefined;
         await r?.stop();
