@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     log('end-to-end engine benchmark…');
     sections.push('', '## Engine end to end', '', await runEngineBench(log));
   }
-  if (parts.length === 0) { log('Kafka benchmark…'); sections.push('', await (await import('./kafka.js')).runKafkaBench()); }
+  if (want('kafka')) { log('Kafka benchmark…'); sections.push('', await (await import('./kafka.js')).runKafkaBench()); }
   sections[2] = machineMarkdown(machine, os.loadavg());
   const report = sections.join('\n') + '\n';
   process.stdout.write(report);

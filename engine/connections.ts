@@ -1,5 +1,4 @@
 import type { ComponentRef } from '../config/components.js';
-import type { Logger } from './log.js';
 import { getComponent, type CreateContext } from './registry.js';
 
 /** What a connection instance may offer the engine; `close` runs once when the engine stops. */
@@ -44,7 +43,8 @@ export class ConnectionPool {
   }
 
   /** Closes every created instance; errors are logged, not thrown, so all get their turn. */
-  async closeAll(logger: Logger): Promise<void> {
+  async closeAll(): Promise<void> {
+    const logger = this.base.logger;
     const open = [...this.instances.entries()];
     this.instances.clear();
     await Promise.all(open.map(async ([name, inst]) => {

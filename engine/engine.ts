@@ -81,7 +81,7 @@ export class Engine implements ChannelLookup {
   async stop(): Promise<void> {
     clearInterval(this.pruneTimer);
     await Promise.all([...this.channels.values()].map((c) => c.stop()));
-    await this.connections.closeAll(this.logger);
+    await this.connections.closeAll();
     await this.store.close();
   }
 

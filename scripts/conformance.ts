@@ -12,7 +12,7 @@ import { parseHl7 } from '../engine/hl7/index.js';
 import type { FhirBundle } from '../transforms/types.js';
 import { SUPPORTED_TYPES, v2ToFhir } from '../transforms/v2-fhir/index.js';
 import { compareBundles } from '../transforms/validate/compare.js';
-import { listCorpus } from '../transforms/validate/corpus.js';
+import { supportedCorpus } from '../transforms/validate/corpus.js';
 import { isError, placeInBundle, startFhirValidator, type FhirValidator } from '../transforms/validate/index.js';
 import { conformanceReport, findingsReport, type Row } from '../transforms/validate/report.js';
 
@@ -21,7 +21,7 @@ const REPORT = path.join(ROOT, 'docs/CONFORMANCE.md');
 const FINDINGS = path.join(ROOT, 'docs/notes/validation-findings.md');
 
 async function main(): Promise<void> {
-  const corpus = listCorpus().filter((m) => SUPPORTED_TYPES.includes(m.type));
+  const corpus = supportedCorpus(SUPPORTED_TYPES);
   const rows: Row[] = corpus.map((m) => {
     try {
       return { m, bundle: v2ToFhir(readFileSync(m.file)).result };

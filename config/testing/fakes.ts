@@ -49,7 +49,7 @@ export function registerFakes(): void {
       clientSecret: z.string().optional(),
       auth: z.record(z.string(), z.unknown()).optional(),
     }),
-    create: (o) => ({ ...o, closed: false }),
+    create: (o) => ({ ...o }),
   });
   registerComponent({
     kind: 'destination',

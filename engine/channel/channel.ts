@@ -23,8 +23,8 @@ export interface ChannelDefinition {
   readonly name: string;
   readonly source: Source;
   readonly respondFrom: RespondFrom;
-  /** What the source delivers: HL7 v2 (default) or FHIR JSON. */
-  readonly dataType?: DataType;
+  /** What the source delivers: HL7 v2 or FHIR JSON. */
+  readonly dataType: DataType;
   readonly duplicates: { readonly enabled: boolean; readonly windowMs: number };
   /** HL7 path of the ordering key; messages with one key are delivered in order. */
   readonly orderingKey: string;
@@ -80,7 +80,7 @@ export class Channel {
       for (const q of this.queues.values()) q.resume();
       await this.recover();
     }
-    await this.def.source.start(this.intake, { backlog: () => this.backlog() });
+    await this.def.source.start(this.intake, this);
     this.stateValue = 'started';
     this.logger.info({ source: this.def.source.describe() }, 'channel started');
   }
@@ -169,7 +169,7 @@ export class Channel {
   };
 
   private parse(raw: Uint8Array, meta: SourceMeta): ParsedInput {
-    return parseInput(this.def.dataType ?? 'hl7v2', raw, meta, { orderingKey: this.def.orderingKey, patientPath: this.def.patientPath });
+    return parseInput(this.def.dataType, raw, meta, this.def);
   }
 
   /** Re-runs a stored message (reprocess), keeping its id. */

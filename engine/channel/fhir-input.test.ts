@@ -2,15 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { parseHl7 } from '../hl7/index.js';
 import { httpPort, httpSink, startEngine } from '../../test/helpers/engine.js';
 import { eventually } from '../../test/helpers/http-sink.js';
+import { observationJson } from '../../test/helpers/fhir.js';
 import { fhirPatientKey } from './input.js';
 
-const observation = (id: string, patient: string, value: number) => JSON.stringify({
-  resourceType: 'Observation', id, status: 'final',
-  code: { coding: [{ system: 'http://loinc.org', code: '2345-7', display: 'Glucose' }] },
-  subject: { reference: `Patient/${patient}` },
-  effectiveDateTime: '2026-11-29T08:30:00Z',
-  valueQuantity: { value, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' },
-});
+const observation = (id: string, patient: string, value: number) => observationJson({ id, patient, value, code: '2345-7', display: 'Glucose', unit: 'mg/dL' });
 
 describe('a channel with dataType fhir', () => {
   it('takes FHIR JSON, keys it by patient, converts it with fhirToV2 and stores bad JSON as ERROR', async () => {

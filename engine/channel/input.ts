@@ -24,7 +24,7 @@ export interface ParsedInput {
 
 /** The payload is not of the channel's data type; the message is stored as ERROR and answered AR. */
 export class InputError extends Error {
-  constructor(message: string, readonly hl7?: Hl7ParseError) {
+  constructor(message: string) {
     super(message);
     this.name = 'InputError';
   }
@@ -46,7 +46,7 @@ function parseV2(raw: Uint8Array, meta: SourceMeta, o: InputOptions): ParsedInpu
   try {
     message = parseHl7(raw);
   } catch (err) {
-    if (err instanceof Hl7ParseError) throw new InputError(`not a valid HL7 v2 message: ${err.message}`, err);
+    if (err instanceof Hl7ParseError) throw new InputError(`not a valid HL7 v2 message: ${err.message}`);
     throw err;
   }
   return {

@@ -2,7 +2,8 @@ import { setMaxListeners } from 'node:events';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import type { Logger } from '../log.js';
 import { FhirError, outcomeIssues, redactUrl } from './outcome.js';
-import { Semaphore, TokenBucket, sleep } from './limits.js';
+import { sleep } from '../sleep.js';
+import { Semaphore, TokenBucket } from './limits.js';
 import { DEFAULT_RETRY, backoffDelay, isIdempotent, isNetworkError, isRetryableStatus, parseRetryAfter, type RetryPolicy } from './retry.js';
 
 /**

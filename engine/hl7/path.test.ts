@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { Hl7PathError, formatPath, parseHl7, parsePath } from './index.js';
+import { pathError } from '../../test/helpers/hl7.js';
+import { formatPath, parseHl7, parsePath } from './index.js';
 
 const MSH = 'MSH|^~\\&|SENDAPP|SENDFAC|RECVAPP|RECVFAC|20240102030405||ORU^R01^ORU_R01|CTRL1|P|2.5.1';
 const PID = 'PID|1||111^^^HOSP&1.2.3&ISO^MR~222^^^STATE&2.16.840&ISO^SS||DOE^JOHN';
 const TEXT = [MSH, PID, 'OBR|1', 'OBX|1|NM|A^Alpha||11', 'NTE|1||note', 'OBX|2|NM|B^Beta||22', 'OBX|3|ST|C^Gamma||third'].join('\r') + '\r';
-
-function pathError(fn: () => unknown): Hl7PathError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(Hl7PathError);
-    return e as Hl7PathError;
-  }
-  throw new Error('expected an Hl7PathError, nothing was thrown');
-}
 
 describe('parsePath', () => {
   const cases: [string, object][] = [

@@ -1,4 +1,5 @@
 import { KeyedSerializer } from '../channel/keyed.js';
+import { sleep } from '../sleep.js';
 import type { FlowControl, Intake, Outcome, SourceMeta } from '../channel/types.js';
 import type { Logger } from '../log.js';
 import { describeKafkaError, type ConsumedRecord, type KafkaConsumer, type RecordPosition } from './client.js';
@@ -213,14 +214,9 @@ export class ConsumerRun {
     }
   }
 
+  /** Ends at once when stopping (the callers check `stopping`). */
   private wait(ms: number): Promise<void> {
-    const signal = this.stopSignal.signal;
-    if (signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => { clearTimeout(timer); signal.removeEventListener('abort', done); resolve(); };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done);
-    });
+    return sleep(ms, this.stopSignal.signal).catch(() => undefined);
   }
 
   private async deadLetter(r: ConsumedRecord, reason: DeadLetterReason): Promise<void> {

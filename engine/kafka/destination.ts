@@ -51,11 +51,12 @@ registerComponent({
         lease ??= leaseConnection(ctx, o.connection, o.brokers);
         const { connection } = lease;
         const topics = [...new Set(records.map((r) => r.topic))];
-        for (const t of topics) {
+        // A topic written before was checked then; only new names need the check.
+        const fresh = topics.filter((t) => !written.has(t));
+        for (const t of fresh) {
           const problem = topicNameProblem(t);
           if (problem) return permanent(`${problem} (topic template ${JSON.stringify(o.topic)})`);
         }
-        const fresh = topics.filter((t) => !written.has(t));
         if (written.size + fresh.length > o.maxTopics) return permanent(`this would be topic number ${written.size + fresh.length} of this destination (maxTopics: ${o.maxTopics})`);
         try {
           if (o.createTopics) {

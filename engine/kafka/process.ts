@@ -92,7 +92,7 @@ export function isKafkaProcess(pid: number): boolean {
   return cmdline.split('\0').includes('kafka.Kafka');
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep } from '../sleep.js';
 
 // ---------------------------------------------------------------------------------------------
 // network

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { zDuration } from '../duration.js';
+import { sleep } from '../sleep.js';
 import type { FlowControl, Intake, Source } from '../channel/types.js';
 import { registerComponent } from '../registry.js';
 import { leaseConnection } from './connection.js';
@@ -71,7 +72,7 @@ registerComponent({
           ctx.logger.warn({ channel: ctx.channel, err: (err as Error).message }, 'kafka source not consuming yet; retrying');
           retrying = (async () => {
             for (let delay = 1000; !signal.aborted; delay = Math.min(delay * 2, 30_000)) {
-              await new Promise<void>((resolve) => { const t = setTimeout(resolve, delay); signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true }); });
+              await sleep(delay, signal).catch(() => undefined);
               if (signal.aborted) return;
               try {
                 const r = await connect(intake, flow);

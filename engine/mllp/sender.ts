@@ -2,6 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Hl7Message, Hl7ParseError, parseHl7 } from '../hl7/index.js';
 import { silentLogger, type Logger } from '../log.js';
+import { sleep } from '../sleep.js';
 import { DEFAULT_MAX_FRAME_BYTES, MllpDecoder, frame } from './framing.js';
 
 export interface MllpSenderOptions {
@@ -181,7 +182,8 @@ export class MllpSender {
     if (this.socket) this.drop(this.socket);
     let lastError: Error | undefined;
     for (let attempt = 0; attempt < this.o.maxConnectAttempts; attempt++) {
-      if (this.failures > 0) await sleep(this.backoffMs(), this.closing.signal);
+      // destroy() ends the wait at once; the check below turns it into `closed`.
+      if (this.failures > 0) await sleep(this.backoffMs(), this.closing.signal).catch(() => undefined);
       if (this.closed) throw new MllpSendError('sender is closed', 'closed');
       try {
         const socket = await this.open();
@@ -281,12 +283,3 @@ export function errorText(ack: Hl7Message): string {
   return parts.join('; ');
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts (the caller checks why). */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve(); };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}

@@ -3,17 +3,12 @@ import { parseHl7 } from '../../engine/hl7/index.js';
 import { KafkaConnection } from '../../engine/kafka/connection.js';
 import { freePort, httpSink, onClose, startEngine } from '../helpers/engine.js';
 import { eventually } from '../helpers/http-sink.js';
+import { observationJson } from '../helpers/fhir.js';
 import { deleteTestTopics, TEST_BROKERS, uniqueTopic } from './helpers.js';
 
 afterAll(() => deleteTestTopics());
 
-const observation = (id: string, patient: string, value: number) => JSON.stringify({
-  resourceType: 'Observation', id, status: 'final',
-  code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }] },
-  subject: { reference: `Patient/${patient}` },
-  effectiveDateTime: '2026-11-29T08:30:00Z',
-  valueQuantity: { value, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
-});
+const observation = (id: string, patient: string, value: number) => observationJson({ id, patient, value, code: '8867-4', display: 'Heart rate', unit: '/min' });
 
 describe('FHIR from Kafka to HL7 v2 over MLLP (real broker)', () => {
   it('turns each Observation record into an ORU^R01 delivered over MLLP, in order per patient', async () => {

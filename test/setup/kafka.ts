@@ -14,6 +14,7 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { portAccepts, startBroker, stopBroker } from '../../engine/kafka/broker.js';
+import { alive } from '../../engine/kafka/process.js';
 
 export const TEST_KAFKA_PORT = 19092;
 const DATA_DIR = path.resolve(import.meta.dirname, '../../.cache/kafka/ci');
@@ -24,15 +25,6 @@ function wantsKafka(argv: readonly string[]): boolean {
   const i = argv.findIndex((a) => a === 'run' || a === 'watch');
   const filters = argv.slice(i + 1).filter((a) => !a.startsWith('-'));
   return filters.length === 0 || filters.some((f) => /kafka|^test\/?$|^\.?\/?$/.test(f));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Other live processes registered as users; removes the files of dead ones. */

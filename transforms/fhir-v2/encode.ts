@@ -47,11 +47,6 @@ export function encodeField(f: Field, d: Delimiters = DEFAULT_DELIMITERS): strin
   return encodeComposite(f as Composite, d);
 }
 
-/** True when a field would be written as nothing. */
-export function isEmptyField(f: Field): boolean {
-  return encodeField(f) === '';
-}
-
 /**
  * A message under construction: segments are appended through the codec's own
  * `appendSegment`, so the output is exactly what the codec would serialize. It always uses

@@ -28,18 +28,26 @@ export function allergyFromAl1(ctx: Ctx, al1: SegmentReader, patient: Reference)
   ctx.add(a as { resourceType: string }, ctx.sender, key);
 }
 
+/** Field 3 as a CodeableConcept with field 4 (the description) as its text, as DG1 and PR1 carry them; warns when both are empty. */
+function codedWithText(ctx: Ctx, seg: SegmentReader, missing: string): Json | undefined {
+  const code = codeableConcept(ctx, seg.field(3), seg.path(3));
+  const description = seg.str(4);
+  if (code) {
+    if (description !== '' && code.text === undefined) code.text = description;
+    return code;
+  }
+  if (description !== '') return { text: description };
+  ctx.warn('missing-required', missing, seg.path(3));
+  return undefined;
+}
+
 export function conditionFromDg1(ctx: Ctx, dg1: SegmentReader, patient: Reference, encounter: Reference | undefined): Reference {
   const c: Json = { resourceType: 'Condition' };
   const ident = eiIdentifier(dg1.field(20));
   if (ident) c.identifier = [ident];
   c.category = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'encounter-diagnosis', display: 'Encounter Diagnosis' }] }];
-  const code = codeableConcept(ctx, dg1.field(3), dg1.path(3));
-  const description = dg1.str(4);
-  if (code) {
-    if (description !== '' && code.text === undefined) code.text = description;
-    c.code = code;
-  } else if (description !== '') c.code = { text: description };
-  else ctx.warn('missing-required', 'DG1-3 (diagnosis code) is empty', dg1.path(3));
+  const code = codedWithText(ctx, dg1, 'DG1-3 (diagnosis code) is empty');
+  if (code) c.code = code;
   c.subject = patient;
   if (encounter) c.encounter = encounter;
   ctx.dateTime(c, 'onsetDateTime', dg1.str(5), dg1.path(5));
@@ -58,13 +66,8 @@ export function procedureFromPr1(ctx: Ctx, pr1: SegmentReader, patient: Referenc
   p.status = 'completed';
   const category = tableConcept(pr1.str(6), '0230', pr1.field(6).str(2) || undefined);
   if (category) p.category = category;
-  const code = codeableConcept(ctx, pr1.field(3), pr1.path(3));
-  const description = pr1.str(4);
-  if (code) {
-    if (description !== '' && code.text === undefined) code.text = description;
-    p.code = code;
-  } else if (description !== '') p.code = { text: description };
-  else ctx.warn('missing-required', 'PR1-3 (procedure code) is empty', pr1.path(3));
+  const code = codedWithText(ctx, pr1, 'PR1-3 (procedure code) is empty');
+  if (code) p.code = code;
   p.subject = patient;
   if (encounter) p.encounter = encounter;
   ctx.dateTime(p, 'performedDateTime', pr1.str(5), pr1.path(5));

@@ -120,11 +120,6 @@ export function eiIdentifier(v: V2Value, typeCode?: string): Json | undefined {
   return id;
 }
 
-/** EI given as subcomponents (inside a component, e.g. SPM-2.1). */
-export function eiIdentifierSub(v: V2Value, typeCode?: string): Json | undefined {
-  return eiIdentifier(v, typeCode);
-}
-
 /** XPN-7 (table 0200) → name-use, per the IG NameType ConceptMap; the other 0200 codes have no use. */
 const NAME_USE: Readonly<Record<string, string>> = { BAD: 'old', D: 'usual', L: 'official', M: 'maiden', MSK: 'anonymous', N: 'nickname', NAV: 'temp', R: 'official', TEMP: 'temp' };
 const NAME_TYPES_0200: ReadonlySet<string> = new Set(['A', 'B', 'BAD', 'C', 'D', 'F', 'I', 'K', 'L', 'M', 'MSK', 'N', 'NAV', 'NB', 'NOUSE', 'P', 'R', 'REL', 'S', 'T', 'TEMP', 'U']);
@@ -268,7 +263,3 @@ export function xonReference(v: V2Value): Reference | undefined {
   return ref;
 }
 
-/** The text of an HD field (namespace, else universal id), for authorities and displays. */
-export function hdText(v: V2Value): string {
-  return v.str(1) || v.str(2);
-}

@@ -5,6 +5,7 @@
  * Maven into .cache/fhir-validator on first use and reused while it is newer than its
  * sources; Maven keeps the downloaded jars in ~/.m2.
  */
+import { sleep } from '../../engine/sleep.js';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -85,7 +86,6 @@ async function checkToolchain(needMaven: boolean): Promise<void> {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Builds the Java validator unless a fresh build exists. Several test files may start a

@@ -1,6 +1,6 @@
 import { AuthError, FhirError } from '../outcome.js';
 import type { FhirHttp, HttpResponse } from '../http.js';
-import { sleep } from '../limits.js';
+import { sleep } from '../../sleep.js';
 import { parseRetryAfter } from '../retry.js';
 
 /** What a token endpoint answers (RFC 6749 5.1 plus SMART's launch context fields). */
