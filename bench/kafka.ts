@@ -4,6 +4,7 @@
  *   node --import tsx bench/kafka.ts            # both parts
  *   node --import tsx bench/kafka.ts clients    # kafkajs vs @platformatic/kafka: produce, consume, rebalance, broker restart
  *   node --import tsx bench/kafka.ts pipeline   # MLLP → store → v2ToFhir → Kafka, 8 connections; our destination vs the bare client
+ *   node --import tsx bench/kafka.ts dest       # our destination vs the bare client only, BENCH_KAFKA_REPEAT (3) rounds, medians
  *
  * The broker-restart part starts its own broker (Java + Maven needed) on a free port.
  */
@@ -291,6 +292,22 @@ export async function runPipelineBench(): Promise<string> {
   ].join('\n');
 }
 
+/** Destination vs bare only, repeated: each round's ratio and the median ratio per in-flight count. */
+export async function runDestinationRounds(rounds: number): Promise<string> {
+  const rows = ['| deliveries in flight | bare (rec/s) | ours (rec/s) | ours / bare per round | median |', '|---|---|---|---|---|'];
+  for (const inFlight of [64, 512]) {
+    const results: { ours: number; bare: number }[] = [];
+    for (let r = 0; r < rounds; r++) {
+      results.push(await destinationVsBare(inFlight));
+      log(`dest: ${inFlight} in flight, round ${r + 1}: ${fmtInt(results.at(-1)!.ours)} vs ${fmtInt(results.at(-1)!.bare)}`);
+    }
+    const ratios = results.map((x) => x.ours / x.bare);
+    const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    rows.push(`| ${inFlight} | ${fmtInt(med(results.map((x) => x.bare)))} | ${fmtInt(med(results.map((x) => x.ours)))} | ${ratios.map((x) => `${Math.round(x * 100)}%`).join(' ')} | ${Math.round(med(ratios) * 100)}% |`);
+  }
+  return [`${N.toLocaleString('en-US')} records of ${VALUE.length} bytes, 6 partitions; Node ${process.version}. bare and ours medians are per column.`, '', ...rows].join('\n');
+}
+
 /** Both parts as Markdown, for bench/run.ts; skipped (with a note) when no broker answers. */
 export async function runKafkaBench(): Promise<string> {
   const port = Number(BROKERS[0]!.split(':')[1]);
@@ -300,10 +317,11 @@ export async function runKafkaBench(): Promise<string> {
 
 async function main(): Promise<void> {
   const part = process.argv[2];
-  if (part !== undefined && part !== 'clients' && part !== 'pipeline') throw new Error(`unknown part ${part} (clients | pipeline)`);
+  if (part !== undefined && part !== 'clients' && part !== 'pipeline' && part !== 'dest') throw new Error(`unknown part ${part} (clients | pipeline | dest)`);
   const out: string[] = [];
-  if (part !== 'pipeline') out.push('## Kafka clients', '', await runClientComparison(), '');
-  if (part !== 'clients') out.push('## Kafka pipeline', '', await runPipelineBench(), '');
+  if (part === 'dest') out.push('## Kafka destination vs bare client', '', await runDestinationRounds(Number(process.env.BENCH_KAFKA_REPEAT ?? 3)), '');
+  if (part === undefined || part === 'clients') out.push('## Kafka clients', '', await runClientComparison(), '');
+  if (part === undefined || part === 'pipeline') out.push('## Kafka pipeline', '', await runPipelineBench(), '');
   process.stdout.write(out.join('\n'));
   await deleteBenchTopics();
   // Library sockets may linger; the report is out.

@@ -112,8 +112,13 @@ export class BatchingProducer {
       }
     } finally {
       this.flushing = false;
-      // Records that queued up during the request already waited: send them at once.
-      if (this.queue.length > 0 && !this.closed) void this.flush();
+      // Records that queued up during the request already waited: send them at once. The
+      // callers just resolved send their next records in microtasks and I/O callbacks:
+      // flush on setImmediate to take those too, instead of a fresh linger.
+      if (!this.closed) {
+        if (this.queue.length > 0 && this.queuedRecords() >= this.batch.maxBatch) void this.flush();
+        else if (!this.timer) this.timer = setImmediate(() => { this.timer = undefined; void this.flush(); }) as unknown as NodeJS.Timeout;
+      }
     }
   }
 }

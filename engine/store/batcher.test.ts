@@ -4,10 +4,12 @@ import { GroupCommit, StoreClosedError, WorkFailed, type TransactionRunner, type
 /** A runner that records each transaction and can hold its COMMIT or fail it. */
 class FakeRunner implements TransactionRunner<string> {
   readonly transactions: number[] = [];
+  readonly durable: boolean[] = [];
   hold?: Promise<void>;
   failCommit?: Error;
 
-  async run(works: readonly Work<string>[]): Promise<unknown[]> {
+  async run(works: readonly Work<string>[], durable: boolean): Promise<unknown[]> {
+    this.durable.push(durable);
     const results: unknown[] = [];
     for (let i = 0; i < works.length; i++) {
       try {
@@ -38,7 +40,17 @@ describe('GroupCommit', () => {
     const results = await Promise.all([1, 2, 3].map((n) => batcher.submit((ctx) => `${ctx}:${n}`)));
     expect(results).toEqual(['tx:1', 'tx:2', 'tx:3']);
     expect(runner.transactions).toEqual([3]);
-    expect(batcher.stats).toEqual({ transactions: 1, failedTransactions: 0, writes: 3, largestBatch: 3 });
+    expect(batcher.stats).toEqual({ transactions: 1, durableTransactions: 1, failedTransactions: 0, writes: 3, largestBatch: 3 });
+  });
+
+  it('asks for a durable commit only when a durable write is in the batch (the default)', async () => {
+    const runner = new FakeRunner();
+    const batcher = new GroupCommit(runner);
+    await Promise.all([batcher.submit(() => 1, { durable: false }), batcher.submit(() => 2, { durable: false })]);
+    await Promise.all([batcher.submit(() => 3, { durable: false }), batcher.submit(() => 4)]);
+    await batcher.submit(() => 5);
+    expect(runner.durable).toEqual([false, true, true]);
+    expect(batcher.stats).toMatchObject({ transactions: 3, durableTransactions: 2, writes: 5 });
   });
 
   it('settles nothing before COMMIT returns', async () => {

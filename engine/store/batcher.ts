@@ -15,9 +15,14 @@
 /** One write: runs inside the batch transaction with the backend's context. */
 export type Work<C> = (ctx: C) => unknown;
 
-/** Runs the given writes in one transaction, in order, and returns their results after COMMIT. */
+/**
+ * Runs the given writes in one transaction, in order, and returns their results after COMMIT.
+ * `durable`: the commit must reach stable storage before it returns (fsync; an ACK depends
+ * on it). Otherwise it may be flushed later: it survives a process crash, and a power loss
+ * can only undo it together with everything after it, which recovery then redoes.
+ */
 export interface TransactionRunner<C> {
-  run(works: readonly Work<C>[]): Promise<unknown[]>;
+  run(works: readonly Work<C>[], durable: boolean): Promise<unknown[]>;
 }
 
 /** Thrown by a runner when write `index` failed for a reason of its own; the transaction was rolled back. */
@@ -39,6 +44,8 @@ export class StoreClosedError extends Error {
 export interface BatcherStats {
   /** Transactions committed. */
   readonly transactions: number;
+  /** Of those, the ones committed durably (fsync before returning). */
+  readonly durableTransactions: number;
   /** Transactions that failed or were rolled back (including retries after a failed write). */
   readonly failedTransactions: number;
   /** Writes committed. */
@@ -49,6 +56,7 @@ export interface BatcherStats {
 
 interface Pending<C> {
   readonly work: Work<C>;
+  readonly durable: boolean;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -64,7 +72,7 @@ export class GroupCommit<C> {
   private closed = false;
   private idle: (() => void)[] = [];
   private readonly maxBatch: number;
-  private counts = { transactions: 0, failedTransactions: 0, writes: 0, largestBatch: 0 };
+  private counts = { transactions: 0, durableTransactions: 0, failedTransactions: 0, writes: 0, largestBatch: 0 };
 
   constructor(private readonly runner: TransactionRunner<C>, options: BatcherOptions = {}) {
     this.maxBatch = Math.max(1, options.maxBatch ?? 1000);
@@ -74,11 +82,15 @@ export class GroupCommit<C> {
     return { ...this.counts };
   }
 
-  /** Queues a write; resolves with its result after the transaction that applied it committed. */
-  submit<T>(work: (ctx: C) => T): Promise<Awaited<T>> {
+  /**
+   * Queues a write; resolves with its result after the transaction that applied it committed.
+   * `durable: false` for bookkeeping that recovery can redo (statuses, contents after intake):
+   * its batch skips the fsync unless a durable write shares it.
+   */
+  submit<T>(work: (ctx: C) => T, options: { readonly durable?: boolean } = {}): Promise<Awaited<T>> {
     if (this.closed) return Promise.reject(new StoreClosedError());
     return new Promise<Awaited<T>>((resolve, reject) => {
-      this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ work, durable: options.durable ?? true, resolve: resolve as (value: unknown) => void, reject });
       if (!this.running) {
         this.running = true;
         void this.loop();
@@ -118,7 +130,7 @@ export class GroupCommit<C> {
     while (items.length > 0) {
       let results: unknown[];
       try {
-        results = await this.runner.run(items.map((item) => item.work));
+        results = await this.runner.run(items.map((item) => item.work), items.some((item) => item.durable));
       } catch (error) {
         this.counts.failedTransactions++;
         if (error instanceof WorkFailed && items[error.index]) {
@@ -131,6 +143,7 @@ export class GroupCommit<C> {
         return;
       }
       this.counts.transactions++;
+      if (items.some((item) => item.durable)) this.counts.durableTransactions++;
       this.counts.writes += items.length;
       this.counts.largestBatch = Math.max(this.counts.largestBatch, items.length);
       items.forEach((item, i) => item.resolve(results[i]));

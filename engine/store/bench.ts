@@ -50,7 +50,7 @@ type BenchStore = MessageStore & { stats(): StoreStats };
 function sum(stores: BenchStore[]): StoreStats {
   const all = stores.map((s) => s.stats());
   return {
-    transactions: all.reduce((a, s) => a + s.transactions, 0), failedTransactions: all.reduce((a, s) => a + s.failedTransactions, 0),
+    transactions: all.reduce((a, s) => a + s.transactions, 0), durableTransactions: all.reduce((a, s) => a + s.durableTransactions, 0), failedTransactions: all.reduce((a, s) => a + s.failedTransactions, 0),
     writes: all.reduce((a, s) => a + s.writes, 0), largestBatch: Math.max(...all.map((s) => s.largestBatch)),
   };
 }

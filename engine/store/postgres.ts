@@ -13,8 +13,8 @@ import type {
 
 /**
  * PostgreSQL message store (pg Pool). Same tables and semantics as the SQLite store.
- * Durability is the server's: with the default `synchronous_commit = on` a COMMIT returns
- * after the WAL is flushed. Group commit puts many writes behind one COMMIT; one batch is in
+ * Durability is the server's: with the default `synchronous_commit = on` an intake COMMIT
+ * returns after the WAL is flushed; bookkeeping commits set it off for their transaction. Group commit puts many writes behind one COMMIT; one batch is in
  * flight at a time on one pooled connection, reads and prune use the others.
  */
 
@@ -139,17 +139,17 @@ class CoalescedInsertFailed extends Error {}
 class PgRunner implements TransactionRunner<Client> {
   constructor(private readonly pool: pg.Pool, private readonly insertMany: string) {}
 
-  async run(works: readonly PgWork[]): Promise<unknown[]> {
+  async run(works: readonly PgWork[], durable: boolean): Promise<unknown[]> {
     try {
-      return await this.attempt(works, true);
+      return await this.attempt(works, durable, true);
     } catch (error) {
       // Find the write at fault (WorkFailed) by applying the batch again without coalescing.
-      if (error instanceof CoalescedInsertFailed) return this.attempt(works, false);
+      if (error instanceof CoalescedInsertFailed) return this.attempt(works, durable, false);
       throw error;
     }
   }
 
-  private async attempt(works: readonly PgWork[], coalesce: boolean): Promise<unknown[]> {
+  private async attempt(works: readonly PgWork[], durable: boolean, coalesce: boolean): Promise<unknown[]> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     const fail = async (error: unknown, index: number | undefined): Promise<never> => {
@@ -158,7 +158,9 @@ class PgRunner implements TransactionRunner<Client> {
       throw error;
     };
     try {
-      await client.query('BEGIN');
+      // Bookkeeping commits need not wait for the WAL flush: a later durable commit flushes
+      // the WAL up to itself, so they never become durable out of order.
+      await client.query(durable ? 'BEGIN' : 'BEGIN; SET LOCAL synchronous_commit = off');
       const results: unknown[] = [];
       for (let i = 0; i < works.length;) {
         let end = i;
@@ -251,13 +253,14 @@ export class PostgresStore implements MessageStore {
     if (!this.opened) throw new Error('message store is not open (call init())');
   }
 
-  private write<T>(work: (client: Client) => Promise<T>): Promise<T> {
+  /** `durable` only for intake (receive): the other writes are bookkeeping that recovery redoes. */
+  private write<T>(work: (client: Client) => Promise<T>, durable = false): Promise<T> {
     try {
       this.ready();
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.batcher.submit(work);
+    return this.batcher.submit(work, { durable });
   }
 
   private async query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<R[]> {
@@ -281,7 +284,7 @@ export class PostgresStore implements MessageStore {
       await c.query(this.sql.insertMessage, values);
       return id;
     }, { [ROW]: { id, values } });
-    return this.write(work);
+    return this.write(work, true);
   }
 
   async findDuplicate(channel: string, sender: string, controlId: string, since: number): Promise<string | undefined> {

@@ -51,6 +51,33 @@ const harness: StoreHarness = {
 describeStore(harness);
 
 describe('sqlite specifics', () => {
+  it('fsyncs (synchronous FULL) the commits that hold an intake, and only those', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-store-'));
+    const store = new SqliteStore({ dataDir: dir });
+    try {
+      await store.init();
+      const db = (store as unknown as { db: Database.Database }).db;
+      const mode = (): unknown => db.pragma('synchronous', { simple: true });
+      const id = await store.receive({ channel: 'c', receivedAt: 1, sourceKind: 'test', raw: Buffer.from('x') });
+      expect(mode()).toBe(2); // FULL: the ACK waits for it
+      await store.updateMessage(id, { status: 'TRANSFORMED' });
+      await store.saveContent(id, 'transformed', 'y', 'text/plain');
+      expect(mode()).toBe(1); // NORMAL: bookkeeping recovery can redo
+      // Bookkeeping that shares a batch with an intake is fsynced with it.
+      await Promise.all([store.setDelivery(id, 'd', { status: 'SENT' }), store.receive({ channel: 'c', receivedAt: 2, sourceKind: 'test', raw: Buffer.from('z') })]);
+      expect(mode()).toBe(2);
+      expect(store.stats()).toMatchObject({ transactions: 4, durableTransactions: 2 });
+      const normal = new SqliteStore({ file: path.join(dir, 'normal.db'), synchronous: 'NORMAL' });
+      await normal.init();
+      await normal.receive({ channel: 'c', receivedAt: 1, sourceKind: 'test', raw: Buffer.from('x') });
+      expect((normal as unknown as { db: Database.Database }).db.pragma('synchronous', { simple: true })).toBe(1);
+      await normal.close();
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('openStore creates <dataDir>/sluice.db, directories included, with WAL and synchronous FULL', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-store-'));
     try {

@@ -122,10 +122,23 @@ function forMessage<T>(id: string, run: () => T): T {
 }
 
 class SqliteRunner implements TransactionRunner<void> {
-  constructor(private readonly db: Database.Database) {}
+  private syncing: boolean;
+
+  /** `fsync`: FULL for durable batches (configured FULL); otherwise every batch is NORMAL. */
+  constructor(private readonly db: Database.Database, private readonly fsync: boolean) {
+    this.syncing = fsync;
+  }
 
   // Synchronous from BEGIN to COMMIT: nothing else runs on the connection in between.
-  async run(works: readonly Work<void>[]): Promise<unknown[]> {
+  async run(works: readonly Work<void>[], durable: boolean): Promise<unknown[]> {
+    // WAL is append-only: a FULL commit's fsync also covers the NORMAL commits before it, so
+    // bookkeeping can skip the fsync without ever becoming durable ahead of an intake.
+    const sync = this.fsync && durable;
+    if (sync !== this.syncing) {
+      // Not a prepared statement: SQLite applies this pragma when it is compiled.
+      this.db.exec(sync ? 'PRAGMA synchronous = FULL' : 'PRAGMA synchronous = NORMAL');
+      this.syncing = sync;
+    }
     const results: unknown[] = [];
     this.db.exec('BEGIN IMMEDIATE');
     let i = 0;
@@ -182,7 +195,7 @@ export class SqliteStore implements MessageStore {
       throw error;
     }
     this.st = Object.fromEntries(Object.entries(SQL).map(([k, sql]) => [k, db.prepare(sql)])) as Statements;
-    this.batcher = new GroupCommit(new SqliteRunner(db), { maxBatch: this.options.maxBatch });
+    this.batcher = new GroupCommit(new SqliteRunner(db, this.options.synchronous !== 'NORMAL'), { maxBatch: this.options.maxBatch });
     this.db = db;
   }
 
@@ -196,7 +209,7 @@ export class SqliteStore implements MessageStore {
   }
 
   stats(): StoreStats {
-    return this.batcher ? this.batcher.stats : { transactions: 0, failedTransactions: 0, writes: 0, largestBatch: 0 };
+    return this.batcher ? this.batcher.stats : { transactions: 0, durableTransactions: 0, failedTransactions: 0, writes: 0, largestBatch: 0 };
   }
 
   private ready(): { st: Statements; batcher: GroupCommit<void> } {
@@ -205,10 +218,11 @@ export class SqliteStore implements MessageStore {
     return { st: this.st, batcher: this.batcher };
   }
 
-  private write<T>(work: (st: Statements) => T): Promise<T> {
+  /** `durable` only for intake (receive): the other writes are bookkeeping that recovery redoes. */
+  private write<T>(work: (st: Statements) => T, durable = false): Promise<T> {
     try {
       const { st, batcher } = this.ready();
-      return batcher.submit(() => work(st)) as Promise<T>;
+      return batcher.submit(() => work(st), { durable }) as Promise<T>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -223,7 +237,7 @@ export class SqliteStore implements MessageStore {
     return this.write((st) => {
       st.insertMessage.run(...this.codec.messageValues(id, message, Date.now()));
       return id;
-    });
+    }, true);
   }
 
   async findDuplicate(channel: string, sender: string, controlId: string, since: number): Promise<string | undefined> {

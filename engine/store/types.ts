@@ -170,6 +170,8 @@ export interface MessageStore {
 export interface StoreStats {
   /** Write transactions committed (a group commit counts once). */
   readonly transactions: number;
+  /** Of those, the ones that had to reach stable storage before returning (intake). */
+  readonly durableTransactions: number;
   /** Write transactions that failed or were rolled back. */
   readonly failedTransactions: number;
   /** Writes (receive, updateMessage, saveContent, setDelivery, markForReprocess) committed. */
