@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ulid } from '../ids.js';
+import { Checkpointer } from './checkpointer.js';
 import { GroupCommit, StoreClosedError, WorkFailed, type TransactionRunner, type Work } from './batcher.js';
 import { StoreCipher } from './crypto.js';
 import {
@@ -39,6 +40,10 @@ export interface SqliteStoreOptions {
   readonly synchronous?: 'FULL' | 'NORMAL';
   /** How long a write waits for another process's lock (default 5000 ms). */
   readonly busyTimeoutMs?: number;
+  /** How often the background checkpointer copies the WAL into the database (default 100 ms). */
+  readonly checkpointIntervalMs?: number;
+  /** Told about a failed background checkpoint (the next one retries). */
+  readonly onCheckpointError?: (message: string) => void;
 }
 
 const SCHEMA = `
@@ -123,6 +128,8 @@ function forMessage<T>(id: string, run: () => T): T {
 
 class SqliteRunner implements TransactionRunner<void> {
   private syncing: boolean;
+  /** Set by the Checkpointer after each round: copy the frames written meanwhile (see there). */
+  catchUp = false;
 
   /** `fsync`: FULL for durable batches (configured FULL); otherwise every batch is NORMAL. */
   constructor(private readonly db: Database.Database, private readonly fsync: boolean) {
@@ -138,6 +145,10 @@ class SqliteRunner implements TransactionRunner<void> {
       // Not a prepared statement: SQLite applies this pragma when it is compiled.
       this.db.exec(sync ? 'PRAGMA synchronous = FULL' : 'PRAGMA synchronous = NORMAL');
       this.syncing = sync;
+    }
+    if (this.catchUp) {
+      this.catchUp = false;
+      this.db.pragma('wal_checkpoint(PASSIVE)');
     }
     const results: unknown[] = [];
     this.db.exec('BEGIN IMMEDIATE');
@@ -159,6 +170,7 @@ export class SqliteStore implements MessageStore {
   private db?: Database.Database;
   private st?: Statements;
   private batcher?: GroupCommit<void>;
+  private checkpointer?: Checkpointer;
   private readonly codec: RowCodec;
   private closed = false;
   /** Prepared search statements by SQL text (at most one per combination of filters). */
@@ -182,6 +194,8 @@ export class SqliteStore implements MessageStore {
       db.pragma('secure_delete = ON');
       // Truncate the WAL back to 64 MiB after a checkpoint (it can grow during a large prune).
       db.pragma('journal_size_limit = 67108864');
+      // Checkpoints run on the Checkpointer's thread, not inside a COMMIT on the event loop.
+      db.pragma('wal_autocheckpoint = 0');
       db.transaction(() => {
         db.exec(SCHEMA);
         const row = db.prepare("SELECT value FROM meta WHERE key = 'encryption'").get() as { value: string } | undefined;
@@ -195,7 +209,12 @@ export class SqliteStore implements MessageStore {
       throw error;
     }
     this.st = Object.fromEntries(Object.entries(SQL).map(([k, sql]) => [k, db.prepare(sql)])) as Statements;
-    this.batcher = new GroupCommit(new SqliteRunner(db, this.options.synchronous !== 'NORMAL'), { maxBatch: this.options.maxBatch });
+    const runner = new SqliteRunner(db, this.options.synchronous !== 'NORMAL');
+    this.batcher = new GroupCommit(runner, { maxBatch: this.options.maxBatch });
+    this.checkpointer = new Checkpointer({
+      file: this.file, intervalMs: this.options.checkpointIntervalMs, onError: this.options.onCheckpointError,
+      onRound: () => { runner.catchUp = true; },
+    });
     this.db = db;
   }
 
@@ -205,6 +224,8 @@ export class SqliteStore implements MessageStore {
     const db = this.db;
     if (!db) return;
     await this.batcher!.close();
+    await this.checkpointer?.stop();
+    // The last connection to close checkpoints the WAL into the database and removes it.
     db.close();
   }
 
