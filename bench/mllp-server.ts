@@ -5,13 +5,16 @@
  * Prints `PORT <n>` once listening on 127.0.0.1. Reads commands on stdin: `cpu` prints
  * `CPU <user microseconds> <system microseconds>`; end of stdin (the parent exiting) stops the process.
  */
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Hl7Server, type Hl7MessageEvent } from '@medplum/hl7';
 import { buildAck } from '../engine/hl7/index.js';
 import { MllpListener, defaultReply } from '../engine/mllp/index.js';
 import { frame } from '../engine/mllp/framing.js';
-import { SERVER_KINDS, type ServerKind } from './lib/mllp-kinds.js';
+import { CEILING_KINDS, SERVER_KINDS, type CeilingKind, type ServerKind } from './lib/mllp-kinds.js';
 import { simpleHl7 } from './lib/simple-hl7.js';
 
 /** The fixed reply of the echo ceiling: a minimal but valid ACK. */
@@ -42,8 +45,43 @@ function listening(server: net.Server | null | undefined): Promise<number> {
   });
 }
 
-async function start(kind: ServerKind): Promise<number> {
+/**
+ * The durable-listener ceiling: messages that arrive in one tick are appended to a file with
+ * one write (and one fdatasync when `sync`), synchronously on the event loop as SQLite does,
+ * and only then ACKed.
+ */
+function appendingListener(sync: boolean): Promise<number> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-append-'));
+  const fd = openSync(path.join(dir, 'journal'), 'a');
+  process.once('exit', () => { closeSync(fd); rmSync(dir, { recursive: true, force: true }); });
+  let pending: { raw: Buffer; done: () => void }[] = [];
+  const flush = (): void => {
+    const batch = pending;
+    pending = [];
+    writeSync(fd, Buffer.concat(batch.map((p) => p.raw)));
+    if (sync) fdatasyncSync(fd);
+    for (const p of batch) p.done();
+  };
+  const listener = new MllpListener({
+    host: '127.0.0.1',
+    port: 0,
+    handler: (inbound) => {
+      if (!inbound.message) return defaultReply(inbound);
+      const message = inbound.message;
+      return new Promise((resolve) => {
+        if (pending.length === 0) setImmediate(flush);
+        pending.push({ raw: Buffer.from(inbound.raw), done: () => resolve(buildAck(message, { code: 'AA' })) });
+      });
+    },
+  });
+  return listener.start();
+}
+
+async function start(kind: ServerKind | CeilingKind): Promise<number> {
   switch (kind) {
+    case 'sluice-append':
+    case 'sluice-fsync':
+      return appendingListener(kind === 'sluice-fsync');
     case 'sluice': {
       const listener = new MllpListener({
         host: '127.0.0.1',
@@ -84,9 +122,9 @@ async function start(kind: ServerKind): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const kind = process.argv[2] as ServerKind;
-  if (!(SERVER_KINDS as readonly string[]).includes(kind)) {
-    process.stderr.write(`usage: mllp-server.ts <${SERVER_KINDS.join('|')}>\n`);
+  const kind = process.argv[2] as ServerKind | CeilingKind;
+  if (![...SERVER_KINDS, ...CEILING_KINDS].includes(kind)) {
+    process.stderr.write(`usage: mllp-server.ts <${[...SERVER_KINDS, ...CEILING_KINDS].join('|')}>\n`);
     process.exit(2);
   }
   const port = await start(kind);

@@ -1,4 +1,7 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { adt } from '../../test/helpers/channel.js';
@@ -156,6 +159,21 @@ describe('destinations used directly', () => {
     expect(await d.send(envelope('R2'), sendCtx())).toMatchObject({ ok: true });
     expect(p.got.map((m) => parseHl7(m).controlId)).toEqual(['R1', 'R2']);
     expect(p.listener.stats.totalConnections).toBe(2);
+  });
+
+  it('file: writes the whole message under its name, no temporary file left; a directory removed meanwhile is made again', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'sluice-file-dest-'));
+    onClose(() => rm(root, { recursive: true, force: true }));
+    const dir = path.join(root, 'out');
+    const d = destination('file', { dir, name: '{id}.hl7' });
+    expect(await d.send(envelope('F1'), sendCtx())).toMatchObject({ ok: true, response: path.join(dir, 'F1.hl7') });
+    await rm(dir, { recursive: true });
+    expect(await d.send(envelope('F2'), sendCtx())).toMatchObject({ ok: true });
+    expect((await readdir(dir)).sort()).toEqual(['F2.hl7']);
+    expect(await readFile(path.join(dir, 'F2.hl7'), 'utf8')).toBe(adt('F2', 'MRN1'));
+    await rm(root, { recursive: true });
+    await writeFile(root, 'a file where the directory should be');
+    expect(await d.send(envelope('F3'), sendCtx())).toMatchObject({ ok: false, transient: true });
   });
 
   it('http: a configured Content-Type replaces the default rather than joining it', async () => {

@@ -1,4 +1,4 @@
-import { mkdir, open, rename } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { zDuration } from '../../duration.js';
@@ -70,28 +70,39 @@ registerComponent({
     name: z.string().default('{id}.hl7').describe('file name template: {id} {channel} {controlId} {messageType} {date} or an HL7 path like {MSH-4}'),
   }).strict(),
   example: "file: { dir: ./out, name: '{date}-{controlId}.hl7' }",
-  create: (o): Destination => ({
-    async send(env) {
-      const name = fillTemplate(o.name, env, true);
-      const target = path.join(o.dir, name);
-      const tmp = `${target}.${process.pid}.tmp`;
-      try {
-        await mkdir(o.dir, { recursive: true });
-        const fh = await open(tmp, 'w');
+  create: (o): Destination => {
+    // The directory is created once, not per message (a template may name subdirectories).
+    const made = new Set<string>();
+    return {
+      async send(env) {
+        const name = fillTemplate(o.name, env, true);
+        const target = path.join(o.dir, name);
+        const tmp = `${target}.${process.pid}.tmp`;
+        const dir = path.dirname(target);
+        const write = async (): Promise<void> => {
+          if (!made.has(dir)) {
+            await mkdir(dir, { recursive: true });
+            made.add(dir);
+          }
+          // flush: fsync before close, so the rename never exposes a file whose data is not on disk.
+          await writeFile(tmp, contentText(env.content), { flush: true });
+          await rename(tmp, target);
+        };
         try {
-          await fh.writeFile(contentText(env.content));
-          await fh.sync();
-        } finally {
-          await fh.close();
+          try {
+            await write();
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !made.delete(dir)) throw err;
+            await write(); // the directory was removed since: create it again
+          }
+          return sent(target);
+        } catch (err) {
+          return transient(`cannot write ${target}: ${(err as Error).message}`);
         }
-        await rename(tmp, target);
-        return sent(target);
-      } catch (err) {
-        return transient(`cannot write ${target}: ${(err as Error).message}`);
-      }
-    },
-    close: async () => {},
-  }),
+      },
+      close: async () => {},
+    };
+  },
 });
 
 /** Retry-After in seconds or as an HTTP date, in ms. */
