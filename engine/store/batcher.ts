@@ -64,12 +64,6 @@ interface Pending<C> {
 export interface BatcherOptions {
   /** Most writes in one transaction (default 1000). 1 = one transaction per write. */
   readonly maxBatch?: number;
-  /**
-   * How long a batch of bookkeeping writes only (no durable write) waits for more company
-   * before it commits alone (default 2 ms). Under load they ride in the next intake's
-   * transaction instead of paying a commit of their own.
-   */
-  readonly lingerMs?: number;
 }
 
 export class GroupCommit<C> {
@@ -78,14 +72,10 @@ export class GroupCommit<C> {
   private closed = false;
   private idle: (() => void)[] = [];
   private readonly maxBatch: number;
-  private readonly lingerMs: number;
-  /** Set while a bookkeeping-only batch lingers: a durable write or close() ends the wait. */
-  private wake: (() => void) | undefined;
   private counts = { transactions: 0, durableTransactions: 0, failedTransactions: 0, writes: 0, largestBatch: 0 };
 
   constructor(private readonly runner: TransactionRunner<C>, options: BatcherOptions = {}) {
     this.maxBatch = Math.max(1, options.maxBatch ?? 1000);
-    this.lingerMs = Math.max(0, options.lingerMs ?? 2);
   }
 
   get stats(): BatcherStats {
@@ -102,7 +92,6 @@ export class GroupCommit<C> {
     return new Promise<Awaited<T>>((resolve, reject) => {
       const durable = options.durable ?? true;
       this.queue.push({ work, durable, resolve: resolve as (value: unknown) => void, reject });
-      if (durable || this.queue.length >= this.maxBatch) this.wake?.();
       if (!this.running) {
         this.running = true;
         void this.loop();
@@ -119,7 +108,6 @@ export class GroupCommit<C> {
   /** Refuses new writes and waits for the queued ones to settle. */
   async close(): Promise<void> {
     this.closed = true;
-    this.wake?.();
     await this.drain();
   }
 
@@ -129,14 +117,6 @@ export class GroupCommit<C> {
         // Let the rest of this tick (and callbacks of the batch just committed) add their writes.
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.queue.length === 0) break;
-        if (this.lingerMs > 0 && !this.closed && this.queue.length < this.maxBatch && !this.queue.some((p) => p.durable)) {
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(() => this.wake?.(), this.lingerMs);
-            this.wake = () => { clearTimeout(timer); this.wake = undefined; resolve(); };
-          });
-          // A durable write that woke us may still be running its tick: let it finish.
-          await new Promise<void>((resolve) => setImmediate(resolve));
-        }
         const batch = this.queue.splice(0, this.maxBatch);
         await this.commit(batch);
       }
