@@ -2,8 +2,9 @@
  * The end-to-end engine for bench/engine.ts, in its own process: one channel, MLLP in
  * (respondFrom: received) → one set step → file destination, SQLite store in a temp dir.
  * argv[2] sets SQLite's synchronous mode (FULL, the default, or NORMAL).
- * Prints `PORT <n>` when listening; on the stdin line `count` prints `COUNT <files delivered>`;
- * stops when stdin ends.
+ * BENCH_VARIANT=intake filters every message right after intake (diagnosis: intake alone).
+ * Prints `PORT <n>` when listening; on the stdin line `count` prints `COUNT <files delivered>`,
+ * on `stats` the store's write counters; stops when stdin ends.
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -25,12 +26,14 @@ const channel = engine.deploy(channelConfig({
   source: { mllp: { port: 0 } },
   respondFrom: 'received',
   steps: [{ set: { path: 'MSH-5', value: 'ARCHIVE' } }],
+  ...(process.env.BENCH_VARIANT === 'intake' ? { filter: { messageType: ['ZZZ'] } } : {}),
   destinations: { out: { file: { dir: path.join(dir, 'out'), name: '{id}.hl7' }, queue: { concurrency: 4 } } },
 }));
 await channel.start();
 process.stdout.write(`PORT ${(channel.def.source as unknown as { port: number }).port}\n`);
 const rl = createInterface({ input: process.stdin });
 rl.on('line', (line) => {
+  if (line.trim() === 'stats') { process.stdout.write(`STATS ${JSON.stringify(store.stats())}\n`); return; }
   if (line.trim() !== 'count') return;
   void readdir(path.join(dir, 'out')).then((f) => f.length, () => 0).then((n) => process.stdout.write(`COUNT ${n}\n`));
 });

@@ -53,7 +53,7 @@ function stop(s: Server): Promise<void> {
   });
 }
 
-/** One connection: send, wait for the ACK, record the latency, next. Unique MSH-10 each. */
+/** One connection: send, wait for the ACK, record the latency, next. Unique MSH-10 each, 50 patients. */
 function connectionLoop(port: number, count: number, prefix: string, latencies: number[]): Promise<void> {
   const template = adtA01('CTRLID').text;
   return new Promise((resolve, reject) => {
@@ -64,7 +64,9 @@ function connectionLoop(port: number, count: number, prefix: string, latencies: 
     let started = 0n;
     const next = (): void => {
       started = process.hrtime.bigint();
-      socket.write(frame(template.replace('|CTRLID|', `|${prefix}${sent++}|`)));
+      // 50 patients, so per-patient ordering leaves the destination's concurrency room to work.
+      const n = sent++;
+      socket.write(frame(template.replace('|CTRLID|', `|${prefix}${n}|`).replace('|4523178^', `|${4523178 + (n % 50)}^`)));
     };
     const timer = setTimeout(() => { socket.destroy(); reject(new Error('timed out')); }, 300_000);
     socket.on('connect', next);
@@ -149,7 +151,7 @@ export async function runEngineBench(log: (s: string) => void = (s) => process.s
   return [
     `### End to end: MLLP → SQLite store → set step → file, respondFrom received, ${CONNECTIONS} connections`,
     '',
-    `${MESSAGES} messages (1 KB ADT^A01, unique MSH-10) per run, median of ${RUNS} interleaved runs; after each engine run the bench waits until every message is delivered, so no backlog runs into the next measurement.`,
+    `${MESSAGES} messages (1 KB ADT^A01, unique MSH-10, 50 patients) per run, median of ${RUNS} interleaved runs; after each engine run the bench waits until every message is delivered, so no backlog runs into the next measurement.`,
     '',
     '| server | ACKed msgs/s | vs bare listener | vs its durability ceiling | ACK p50 ms | ACK p99 ms | delivered msgs/s (first send → last file) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
