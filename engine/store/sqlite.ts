@@ -17,11 +17,11 @@ import type {
 /**
  * SQLite message store (better-sqlite3, one connection, WAL).
  *
- * Durability: `synchronous = FULL` by default. In WAL mode FULL fsyncs the WAL at every
- * commit, so a resolved write survives a power loss or OS crash, not only a process crash;
- * NORMAL would skip that fsync and could lose the last commits on power loss after the
- * engine had already ACKed them. Group commit makes FULL affordable: one fsync per batch
- * (engine/store/bench.ts measures both settings).
+ * Durability: `synchronous = FULL` by default for batches that hold an intake (receive): in
+ * WAL mode FULL fsyncs the WAL at the commit, so an ACKed message survives a power loss or OS
+ * crash, not only a process crash. Bookkeeping-only batches run at NORMAL (no fsync): recovery
+ * redoes them, and the next FULL commit's fsync covers them (README.md, "Durability").
+ * Group commit makes FULL affordable: one fsync per batch (engine/store/bench.ts).
  *
  * better-sqlite3 is synchronous: every statement, and each group-commit transaction, runs to
  * completion on the event loop, so no other code can observe a transaction half done.
