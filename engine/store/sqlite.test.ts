@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,6 +51,27 @@ const harness: StoreHarness = {
 describeStore(harness);
 
 describe('sqlite specifics', () => {
+  it('checkpoints on its worker thread: the WAL reaches the database file while the store is open, and is gone after close', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-store-'));
+    const store = new SqliteStore({ dataDir: dir, checkpointIntervalMs: 20 });
+    try {
+      await store.init();
+      const db = (store as unknown as { db: Database.Database }).db;
+      expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0); // never inside a COMMIT
+      const before = statSync(store.file).size;
+      const raw = Buffer.alloc(2000, 65);
+      for (let i = 0; i < 20; i++) await Promise.all(Array.from({ length: 50 }, () => store.receive({ channel: 'c', receivedAt: 1, sourceKind: 'test', raw })));
+      const deadline = Date.now() + 5000;
+      while (statSync(store.file).size < before + 1_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(statSync(store.file).size).toBeGreaterThan(before + 1_000_000); // 1,000 × 2 KB copied out of the WAL
+      expect((store as unknown as { checkpointer: { rounds: number } }).checkpointer.rounds).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+    }
+    expect(existsSync(`${store.file}-wal`)).toBe(false);
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it('fsyncs (synchronous FULL) the commits that hold an intake, and only those', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-store-'));
     const store = new SqliteStore({ dataDir: dir });
