@@ -6,6 +6,8 @@
  *   npm run bench -- --out results.md    # also write the report to a file
  *
  * Each part also runs alone: node --import tsx bench/codec.ts, node --import tsx bench/mllp.ts, node --import tsx bench/engine.ts.
+ * Scripts that run only alone: bench/fhir-client.ts (FHIR client vs the Epic simulator), bench/sim.ts
+ * (the simulator itself), bench/fhir-to-v2.ts (FHIR → v2 conversion).
  */
 import os from 'node:os';
 import { writeFileSync } from 'node:fs';

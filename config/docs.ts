@@ -70,7 +70,7 @@ function rows(schema: JsonSchema, prefix = '', depth = 0): Row[] {
   return out;
 }
 
-export function optionsTable(schema: JsonSchema): string {
+function optionsTable(schema: JsonSchema): string {
   const r = rows(schema);
   if (r.length === 0) return '_No options._\n';
   const lines = ['| Option | Type | Required | Default | Description |', '| --- | --- | --- | --- | --- |'];

@@ -2,9 +2,7 @@ import { z } from 'zod';
 
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
-/** The same rule as a JSON Schema pattern (no lookbehind, no flags). */
-export const DURATION_PATTERN = DURATION.source;
-export const DURATION_HINT = 'expected a duration: a number and a unit, e.g. 500ms, 30s, 5m, 24h or 30d';
+const DURATION_HINT = 'expected a duration: a number and a unit, e.g. 500ms, 30s, 5m, 24h or 30d';
 
 /** `'500ms'` → 500, `'30s'` → 30000, `'1.5h'` → 5400000; `undefined` for anything else. */
 export function tryParseDuration(text: string): number | undefined {

@@ -2,7 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 
 /** YAML files, minus channel test files (`*.test.yaml`), which have their own format. */
-export function isChannelFileName(name: string): boolean {
+function isChannelFileName(name: string): boolean {
   return /\.ya?ml$/i.test(name) && !/\.test\.ya?ml$/i.test(name);
 }
 

@@ -3,7 +3,7 @@ import { channelSchema, engineSchema } from './schema.js';
 
 export type JsonSchema = Record<string, unknown>;
 
-export const JSON_SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema';
+const JSON_SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema';
 
 /** The input side of a zod schema (what is written in YAML) as draft 2020-12. */
 export function toJsonSchema(schema: z.ZodType): JsonSchema {

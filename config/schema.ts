@@ -11,12 +11,12 @@ import { durationSchema } from './duration.js';
  * ChannelConfig (absolute paths, merged queue defaults, default route).
  */
 
-export const NAME_PATTERN = /^[a-z0-9-]+$/;
+const NAME_PATTERN = /^[a-z0-9-]+$/;
 const NAME_HINT = 'expected lowercase letters, digits and "-", e.g. adt-in';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const QUEUE_MODES = ['never', 'on-failure', 'always'] as const;
 export const RESPOND_FROM = ['received', 'processed', 'delivered'] as const;
-export const DATA_TYPES = ['hl7v2', 'fhir'] as const;
+const DATA_TYPES = ['hl7v2', 'fhir'] as const;
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type QueueMode = (typeof QUEUE_MODES)[number];
@@ -161,7 +161,7 @@ function queueSchema() {
           factor: z.number().min(1).optional().meta({ description: 'Multiplier per attempt (default 2).' }),
         })
         .optional(),
-      concurrency: int(1).optional().meta({ description: 'Deliveries in flight at once (default 1; >1 gives up ordering per key).' }),
+      concurrency: int(1).optional().meta({ description: 'Deliveries in flight at once across ordering keys (default 1); one key\'s messages still go one at a time, in order.' }),
     })
     .meta({ description: 'Queueing and retries; fields left out come from the engine defaults.queue.' });
 }

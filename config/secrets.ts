@@ -93,7 +93,7 @@ function hasReference(text: string): boolean {
 /** `scheme://user:password@host` with the password written out. */
 const URL_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:([^@\s]+)@/i;
 
-export const LITERAL_SECRET_MESSAGE = 'secrets must come from ${env:...} or ${file:...}, not a literal value';
+const LITERAL_SECRET_MESSAGE = 'secrets must come from ${env:...} or ${file:...}, not a literal value';
 
 /** Literal secrets in the raw (unsubstituted) document, at the position of each value. */
 export function findLiteralSecrets(value: unknown): Problem[] {

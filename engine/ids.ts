@@ -27,10 +27,3 @@ export function ulid(now = Date.now()): string {
   for (let i = 0; i < 10; i++) { time = ALPHABET[t % 32] + time; t = Math.floor(t / 32); }
   return time + lastRandom.map((n) => ALPHABET[n]).join('');
 }
-
-/** The millisecond timestamp encoded in a ULID. */
-export function ulidTime(id: string): number {
-  let t = 0;
-  for (let i = 0; i < 10; i++) t = t * 32 + ALPHABET.indexOf(id[i]!);
-  return t;
-}

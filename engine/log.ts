@@ -5,7 +5,7 @@ import pino, { type Logger } from 'pino';
  * never message content; this list is the second line of defence for anything that
  * slips into a log object anyway.
  */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'raw', '*.raw', 'message', '*.message.raw', 'content', '*.content', 'body', '*.body', 'payload', '*.payload',
   'patient', '*.patient', 'mrn', '*.mrn', '*.name', 'birthDate', '*.birthDate',
   'authorization', '*.authorization', 'headers.authorization', 'token', '*.token', 'access_token', '*.access_token',

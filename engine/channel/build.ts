@@ -13,7 +13,7 @@ function create<T>(kind: ComponentKind, name: string, options: unknown, ctx: Cre
   return spec.create(options, ctx) as T;
 }
 
-export function policyOf(q: QueueConfig): QueuePolicy {
+function policyOf(q: QueueConfig): QueuePolicy {
   return { mode: q.mode, maxAttempts: q.maxAttempts, initialBackoffMs: q.backoff.initial, maxBackoffMs: q.backoff.max, factor: q.backoff.factor, concurrency: q.concurrency };
 }
 

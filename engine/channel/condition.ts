@@ -6,7 +6,7 @@ import { compileScript } from './script.js';
 export type ConditionConfig = FilterConfig;
 
 /** Matches `ADT^A01` against a pattern such as `ADT^*` or `*^A01`. */
-export function messageTypeMatches(type: string, pattern: string): boolean {
+function messageTypeMatches(type: string, pattern: string): boolean {
   const [code = '', trigger = ''] = type.split('^');
   const [pc = '*', pt = '*'] = pattern.split('^');
   return (pc === '*' || pc === code) && (pt === '*' || pt === trigger);

@@ -187,6 +187,34 @@ describe('destinations used directly', () => {
     await destination('http', { url, contentType: 'text/plain', headers: { 'x-token': 'abc' } }).send(envelope('H3'), sendCtx());
     expect(seen).toEqual(['x-application/hl7-v2+er7', 'application/json', 'text/plain']);
   });
+
+  it('http: Retry-After is read as seconds or an HTTP-date; anything else is ignored', async () => {
+    let retryAfter = '';
+    const server = http.createServer((req, res) => {
+      req.resume().on('end', () => res.writeHead(503, retryAfter ? { 'retry-after': retryAfter } : {}).end('busy'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    onClose(() => new Promise((r) => { server.closeAllConnections(); server.close(r); }));
+    const d = destination('http', { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` });
+    const wait = async (value: string) => {
+      retryAfter = value;
+      const result = await d.send(envelope('R1'), sendCtx());
+      expect(result).toMatchObject({ ok: false, transient: true, error: 'HTTP 503' });
+      return (result as { retryAfterMs?: number }).retryAfterMs;
+    };
+    expect(await wait('7')).toBe(7_000);
+    expect(await wait(' 120 ')).toBe(120_000);
+    const inAMinute = await wait(new Date(Date.now() + 60_000).toUTCString());
+    expect(inAMinute).toBeGreaterThan(55_000);
+    expect(inAMinute).toBeLessThanOrEqual(60_000);
+    expect(await wait('Sun, 06 Nov 1994 08:49:37 GMT')).toBe(0); // already past
+    expect(await wait('')).toBeUndefined();
+    expect(await wait('soon')).toBeUndefined();
+    expect(await wait('-1')).toBeUndefined();
+    expect(await wait('1.5')).toBeUndefined();
+    // Not an HTTP-date, though Date.parse reads it as one: must not park the message until 2099.
+    expect(await wait('12/31/2099')).toBeUndefined();
+  });
 });
 
 describe('channel destination', () => {

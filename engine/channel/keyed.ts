@@ -21,26 +21,3 @@ export class KeyedSerializer {
     return this.tails.size;
   }
 }
-
-/** A counting semaphore for bounded concurrency. */
-export class Semaphore {
-  private active = 0;
-  private readonly waiters: (() => void)[] = [];
-  constructor(private readonly limit: number) {}
-
-  async acquire(): Promise<() => void> {
-    if (this.active < this.limit) {
-      this.active++;
-    } else {
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
-    }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiters.shift();
-      if (next) next(); // hand the slot over directly
-      else this.active--;
-    };
-  }
-}

@@ -1,3 +1,5 @@
+import { backoffDelay } from '../fhir/retry.js';
+
 /** How a destination retries. Validated config turns into this. */
 export interface QueuePolicy {
   /** never: one attempt; on-failure: retry transient failures; always: queue durably before the first attempt. */
@@ -24,7 +26,6 @@ export const DEFAULT_QUEUE_POLICY: QueuePolicy = Object.freeze({
  * random), capped, and never shorter than the peer's Retry-After.
  */
 export function retryDelayMs(policy: QueuePolicy, attempt: number, retryAfterMs?: number, random = Math.random): number {
-  const ceiling = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * policy.factor ** Math.max(0, attempt - 1));
-  const jittered = ceiling / 2 + random() * (ceiling / 2);
-  return Math.round(Math.max(jittered, retryAfterMs ?? 0));
+  // Unlike the FHIR client (where Retry-After replaces the backoff), a queue treats it as a floor.
+  return Math.round(Math.max(backoffDelay(Math.max(1, attempt), policy, random), retryAfterMs ?? 0));
 }

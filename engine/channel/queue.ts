@@ -1,7 +1,8 @@
 import type { Logger } from '../log.js';
 import type { DeliveryStatus, MessageStore } from '../store/types.js';
 import type { Envelope } from './envelope.js';
-import { KeyedSerializer, Semaphore } from './keyed.js';
+import { Semaphore } from '../semaphore.js';
+import { KeyedSerializer } from './keyed.js';
 import { retryDelayMs, type QueuePolicy } from './policy.js';
 import { transient, type Destination, type DeliveryResult } from './types.js';
 

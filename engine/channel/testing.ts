@@ -40,7 +40,7 @@ const testCase = z.strictObject({
   }),
 }).refine((t) => !!t.input !== !!t.inputFile, { message: 'give exactly one of input or inputFile' });
 
-export const channelTestFileSchema = z.strictObject({
+const channelTestFileSchema = z.strictObject({
   channel: z.string().optional().describe('channel file, relative to this file; default: this name without .test'),
   tests: z.array(testCase).min(1),
 });
@@ -54,7 +54,7 @@ export interface TestResult {
 }
 
 /** YAML block text uses newlines; HL7 wants CR between segments. */
-export function toHl7(text: string): string {
+function toHl7(text: string): string {
   return text.replace(/\r\n|\n|\r/g, '\r').replace(/\r+$/, '') + '\r';
 }
 
@@ -154,7 +154,7 @@ function checkDestination(dest: string, got: string[], exp: z.output<typeof expe
 }
 
 /** A segment-by-segment diff: `-` expected, `+` actual. */
-export function segmentDiff(expected: string, actual: string): string {
+function segmentDiff(expected: string, actual: string): string {
   const a = expected.split('\r').filter(Boolean);
   const b = actual.split(/\r\n|\r|\n/).filter(Boolean);
   const lines: string[] = [];

@@ -14,7 +14,7 @@ const USAGE = 'sluice fhir validate [--all] FILE...|-   (FHIR JSON resource, Bun
 interface Item { readonly label: string; readonly json: string }
 
 /** A whole-file JSON value is one resource; otherwise each non-blank line is one (NDJSON). */
-export function splitFhirInput(file: string, text: string): Item[] {
+function splitFhirInput(file: string, text: string): Item[] {
   const trimmed = text.replace(/^\uFEFF/, '').trim();
   if (trimmed === '') throw new CliError(`${file}: empty file`);
   try {

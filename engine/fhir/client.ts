@@ -43,7 +43,7 @@ export interface FhirClientOptions {
   readonly maxPages?: number;
 }
 
-export const DEFAULT_MAX_PAGES = 10_000;
+const DEFAULT_MAX_PAGES = 10_000;
 
 export interface ClientCounters {
   unauthorized: number;

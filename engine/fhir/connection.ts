@@ -20,7 +20,7 @@ import { search, type SearchItem, type SearchOptions } from './planner.js';
  * in production.
  */
 
-export const FLOWS = ['backend', 'standalone', 'ehr-launch'] as const;
+const FLOWS = ['backend', 'standalone', 'ehr-launch'] as const;
 const CONTEXTS = ['patient', 'encounter'] as const;
 
 const authSchema = z
@@ -197,7 +197,7 @@ export class FhirConnection {
 
 export type { SearchWarning };
 
-export const fhirConnection = registerComponent({
+registerComponent({
   kind: 'connection',
   name: 'fhir',
   description: 'A FHIR R4 server (e.g. Epic) with its SMART flow, rate limits and capabilities.',

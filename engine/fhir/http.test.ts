@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeServer, sendJson } from '../../test/epic/fake-server.js';
 import { FhirHttp } from './http.js';
 import { FhirError } from './outcome.js';
-import { parseRetryAfter } from './retry.js';
+import { DEFAULT_RETRY, backoffDelay, parseRetryAfter } from './retry.js';
 import { eventually } from '../../test/helpers/http-sink.js';
 
 let server: FakeServer;
@@ -62,6 +62,19 @@ describe('FhirHttp', () => {
     expect(parseRetryAfter('Sun, 29 Nov 2026 04:00:00 GMT', now)).toBe(0);
     expect(parseRetryAfter('soon', now)).toBeUndefined();
     expect(parseRetryAfter('-1', now)).toBeUndefined();
+    expect(parseRetryAfter(' 7 ', now)).toBe(7000);
+    expect(parseRetryAfter('', now)).toBeUndefined();
+    expect(parseRetryAfter(null, now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+    expect(parseRetryAfter('1.5', now)).toBeUndefined();
+    expect(parseRetryAfter('12/31/2099', now)).toBeUndefined(); // Date.parse reads it; not an HTTP-date
+  });
+
+  it('backs off exponentially, half of each step jittered, capped at maxBackoffMs', () => {
+    const policy = { ...DEFAULT_RETRY, initialBackoffMs: 500, maxBackoffMs: 3_000, factor: 2 };
+    expect([1, 2, 3, 4, 5].map((r) => backoffDelay(r, policy, () => 0))).toEqual([250, 500, 1_000, 1_500, 1_500]);
+    expect([1, 2, 3, 4, 5].map((r) => backoffDelay(r, policy, () => 1))).toEqual([500, 1_000, 2_000, 3_000, 3_000]);
+    expect(backoffDelay(1, { ...policy, initialBackoffMs: 3 }, () => 0.5)).toBe(2); // 2.25 rounded
   });
 
   it('gives up when the announced wait exceeds the total wait budget', async () => {

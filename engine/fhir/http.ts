@@ -3,7 +3,8 @@ import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import type { Logger } from '../log.js';
 import { FhirError, outcomeIssues, redactUrl } from './outcome.js';
 import { sleep } from '../sleep.js';
-import { Semaphore, TokenBucket } from './limits.js';
+import { Semaphore } from '../semaphore.js';
+import { TokenBucket } from './limits.js';
 import { DEFAULT_RETRY, backoffDelay, isIdempotent, isNetworkError, isRetryableStatus, parseRetryAfter, type RetryPolicy } from './retry.js';
 
 /**

@@ -5,7 +5,7 @@
  * never an exception; the original resource is left untouched.
  */
 
-export const LOINC_SYSTEM = 'http://loinc.org';
+const LOINC_SYSTEM = 'http://loinc.org';
 const HL7_CATEGORY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/observation-category';
 
 export type ObservationWarningCode =

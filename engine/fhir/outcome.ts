@@ -23,7 +23,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-export function isOperationOutcome(body: unknown): boolean {
+function isOperationOutcome(body: unknown): boolean {
   return isRecord(body) && body.resourceType === 'OperationOutcome';
 }
 
@@ -52,7 +52,7 @@ export function outcomeIssues(body: unknown): OutcomeIssue[] {
  * unless asked for: servers echo ids and search values into it (Epic: "No patient with id
  * ..."). Callers find it on `FhirError.issues`.
  */
-export function describeIssues(issues: readonly OutcomeIssue[], withServerText = false): string {
+function describeIssues(issues: readonly OutcomeIssue[], withServerText = false): string {
   return issues.map((i) => {
     const text = withServerText ? (i.diagnostics ?? i.details) : undefined;
     return `${i.severity} ${i.code}${text ? `: ${text}` : ''}`;

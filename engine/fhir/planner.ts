@@ -1,7 +1,7 @@
 import { checkSearch, parseQuery, supportsInteraction, type Capabilities } from './capabilities.js';
 import { FhirError } from './outcome.js';
 import { splitEntries, type FhirClient, type Resource, type SearchWarning } from './client.js';
-import { Semaphore } from './limits.js';
+import { Semaphore } from '../semaphore.js';
 import { referencesFor } from './references.js';
 
 /**

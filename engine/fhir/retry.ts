@@ -25,10 +25,10 @@ export const DEFAULT_RETRY: RetryPolicy = Object.freeze({
 /**
  * Milliseconds to wait from a Retry-After header value at time `now` (ms since epoch), or
  * undefined when absent or unreadable. An HTTP-date is second-precision, so a date already
- * past means "now" (0), never NaN.
+ * past means "now" (0), never NaN. Shared by the FHIR client and the http destination.
  */
-export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
-  if (value === undefined) return undefined;
+export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
+  if (value === undefined || value === null) return undefined;
   const text = value.trim();
   if (/^\d+$/.test(text)) return Number(text) * 1000;
   if (!/[a-z]/i.test(text)) return undefined;
@@ -37,8 +37,11 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
   return Math.max(0, at - now);
 }
 
-/** Backoff before retry number `retry` (1-based): full exponential step, half of it jittered. */
-export function backoffDelay(retry: number, policy: RetryPolicy, random: () => number = Math.random): number {
+/**
+ * Backoff before retry number `retry` (1-based): full exponential step, half of it jittered
+ * ("equal jitter"). The destination queues use it too (engine/channel/policy.ts).
+ */
+export function backoffDelay(retry: number, policy: Pick<RetryPolicy, 'initialBackoffMs' | 'maxBackoffMs' | 'factor'>, random: () => number = Math.random): number {
   const step = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * policy.factor ** (retry - 1));
   return Math.round(step / 2 + random() * (step / 2));
 }

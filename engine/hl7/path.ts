@@ -19,7 +19,7 @@ const PATH = /^([A-Z][A-Z0-9]{2})(?:\[(\d+)\])?(?:[-.](\d+)(?:\[(\d+)\])?(?:[-.]
 const cache = new Map<string, Hl7Path>();
 const CACHE_LIMIT = 4096;
 /** Largest number accepted at any level: a write pads up to it, so it must stay small. */
-export const MAX_PATH_INDEX = 99_999;
+const MAX_PATH_INDEX = 99_999;
 
 function positive(path: string, text: string | undefined, what: string): number | undefined {
   if (text === undefined) return undefined;

@@ -62,7 +62,7 @@ export const RESOURCE_RULES: Record<string, ResourceRules> = {
 };
 
 /** The one revinclude Epic advertises. */
-export const REV_INCLUDES = ['Provenance:target'];
+const REV_INCLUDES = ['Provenance:target'];
 
 export function allows(resourceType: string, interaction: Interaction): boolean {
   return RESOURCE_RULES[resourceType]?.interactions.includes(interaction) ?? false;

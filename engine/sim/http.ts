@@ -64,7 +64,7 @@ const escapeXml = (s: string): string =>
  * nested resources are wrapped in their type element. Enough to look like Epic's XML
  * (and to break a client that forgot `Accept`), not a full FHIR XML serializer.
  */
-export function toXml(resource: object): string {
+function toXml(resource: object): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n${resourceXml(resource as Record<string, unknown>, ' xmlns="http://hl7.org/fhir"')}`;
 }
 

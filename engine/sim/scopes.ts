@@ -21,7 +21,7 @@ export interface ResourceScope {
   permission: string;
 }
 
-export function parseResourceScope(scope: string): ResourceScope | undefined {
+function parseResourceScope(scope: string): ResourceScope | undefined {
   const match = /^(patient|user|system)\/([A-Za-z]+|\*)\.(.+)$/.exec(scope);
   if (!match) return undefined;
   return { level: match[1] as ResourceScope['level'], resourceType: match[2] as string, permission: match[3] as string };

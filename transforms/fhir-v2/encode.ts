@@ -35,7 +35,7 @@ function encodeComposite(c: Composite | Encoded, d: Delimiters): string {
   return joinTrimmed(Array.from(c as Composite, (x) => encodeComponent(x, d)), d.component);
 }
 
-export function encodeField(f: Field, d: Delimiters = DEFAULT_DELIMITERS): string {
+function encodeField(f: Field, d: Delimiters = DEFAULT_DELIMITERS): string {
   if (f === undefined) return '';
   if (typeof f === 'string') return escapeValue(f, d);
   if ('encoded' in f) return f.encoded;

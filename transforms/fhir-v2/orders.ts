@@ -65,7 +65,7 @@ function requester(b: Build, request: Json | undefined): Field {
   return ref ? xcn(ref, b.res.resolve(ref, request)) : undefined;
 }
 
-export function writeOrc(b: Build, control: string, request: Json | undefined, report?: Json): void {
+function writeOrc(b: Build, control: string, request: Json | undefined, report?: Json): void {
   const fields: Field[] = [];
   fields[0] = control;
   fields[1] = tagged(request, 'ORC-2') ?? placer(request);
@@ -78,7 +78,7 @@ export function writeOrc(b: Build, control: string, request: Json | undefined, r
 }
 
 /** OBR for a report (ORU) or a request (ORM); `observation` stands in for a report when there is none. */
-export function writeObr(b: Build, report: Json | undefined, request: Json | undefined, observation?: Json): void {
+function writeObr(b: Build, report: Json | undefined, request: Json | undefined, observation?: Json): void {
   const source = report ?? observation ?? request ?? {};
   const where = Resources.label(source);
   const code = cwe(obj(source.code) ?? obj(request?.code));

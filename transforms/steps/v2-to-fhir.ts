@@ -22,7 +22,7 @@ const timezone = z.string().refine((zone) => {
   }
 }, { message: 'unknown time zone: give an IANA zone such as America/Chicago' });
 
-export const v2ToFhirStepSchema = z.object({
+const v2ToFhirStepSchema = z.object({
   bundle: z.enum(['transaction', 'batch', 'collection', 'message']).default('transaction').describe('Bundle type; a transaction uses conditional updates on identifiers'),
   timezone: timezone.default('UTC').describe('IANA zone for v2 timestamps without an offset (never the host zone)'),
   provenance: z.boolean().default(true).describe('add a Provenance for the converted resources'),
@@ -30,7 +30,7 @@ export const v2ToFhirStepSchema = z.object({
   typedOrderSearch: z.boolean().default(false).describe('ServiceRequest conditional updates also search identifier:of-type (FILL/PLAC), so a placer number equal to a filler number in one namespace never matches; needs a server that supports :of-type'),
 }).strict();
 
-export function createV2ToFhirStep(options: V2ToFhirOptions): Step {
+function createV2ToFhirStep(options: V2ToFhirOptions): Step {
   return (env: Envelope) => {
     if (env.content.kind !== 'hl7v2') {
       env.warnings.push({ stage: STAGE, code: 'not-hl7', message: `${STAGE} applies to HL7 v2 content, got ${env.content.kind}` });

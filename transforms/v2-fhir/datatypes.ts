@@ -27,7 +27,7 @@ export function hdSystem(namespace: string, universalId: string, universalType: 
 }
 
 /** A Sluice URI for a namespace id that names no global system, so identifiers stay searchable. */
-export function localSystem(namespace: string): string {
+function localSystem(namespace: string): string {
   if (namespace.startsWith('urn:') || namespace.startsWith('http://') || namespace.startsWith('https://')) return namespace;
   if (isOid(namespace)) return `urn:oid:${namespace}`;
   return `https://sluice.dev/fhir/v2-assigning-authority/${encodeURIComponent(namespace)}`;

@@ -37,12 +37,12 @@ export const STATUS_BY_TRIGGER: Readonly<Record<string, string>> = {
 };
 
 /** PV1-2 → Encounter.status: the IG ConceptMap table-hl70004-to-encounter-status. */
-export const STATUS_BY_CLASS: Readonly<Record<string, string>> = {
+const STATUS_BY_CLASS: Readonly<Record<string, string>> = {
   E: 'in-progress', I: 'in-progress', O: 'in-progress', P: 'planned', R: 'in-progress', B: 'in-progress', C: 'in-progress', N: 'in-progress', U: 'unknown',
 };
 
 /** Status when the trigger does not decide (IG PV1 map): discharged (PV1-45) → finished, else by PV1-2, else unknown. */
-export function statusFromPv1(pv1: SegmentReader): string {
+function statusFromPv1(pv1: SegmentReader): string {
   if (pv1.str(45) !== '') return 'finished';
   return STATUS_BY_CLASS[pv1.str(2).toUpperCase()] ?? 'unknown';
 }

@@ -61,7 +61,7 @@ export class V2Value {
 const STANDARD = '^~\\&';
 
 /** Re-encodes text written with a message's own delimiters in the standard ones. */
-export function standardDelimiters(raw: string, d: Delimiters): string {
+function standardDelimiters(raw: string, d: Delimiters): string {
   if (d.component === '^' && d.repetition === '~' && d.escape === '\\' && d.subcomponent === '&') return raw;
   const from = [d.component, d.repetition, d.escape, d.subcomponent];
   let out = '';

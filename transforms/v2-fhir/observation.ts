@@ -175,7 +175,7 @@ function referenceRange(text: string, unit: Json): Json {
  * DocumentReference attachments (returned for the caller to add) and the Observation
  * points at them through derivedFrom.
  */
-export function observationFromObx(ctx: Ctx, obx: SegmentReader, scope: ObservationScope): { observation: Json; attachments: Json[] } {
+function observationFromObx(ctx: Ctx, obx: SegmentReader, scope: ObservationScope): { observation: Json; attachments: Json[] } {
   const attachments: Json[] = [];
   const o: Json = { resourceType: 'Observation' };
   const type = obx.str(2).toUpperCase();

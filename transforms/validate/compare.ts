@@ -16,7 +16,7 @@ import { igVerdict, type IgVerdict } from './ig-rules.js';
 type Json = Record<string, unknown>;
 
 /** The resource types and elements the report looks at. */
-export const KEY_ELEMENTS: Readonly<Record<string, readonly string[]>> = {
+const KEY_ELEMENTS: Readonly<Record<string, readonly string[]>> = {
   Patient: ['identifier', 'name', 'birthDate', 'gender', 'address'],
   Encounter: ['identifier', 'class', 'status', 'period.start', 'period.end'],
   Observation: ['code', 'status', 'value'],

@@ -21,7 +21,7 @@ export interface CorpusMessage {
   readonly microsoftExpected?: string;
 }
 
-export function listCorpus(dir = CORPUS_DIR): CorpusMessage[] {
+function listCorpus(dir = CORPUS_DIR): CorpusMessage[] {
   return readdirSync(dir)
     .filter((name) => name.endsWith('.hl7') && !name.endsWith('.expected.hl7'))
     .sort()

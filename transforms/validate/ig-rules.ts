@@ -103,7 +103,7 @@ function single(source: Hl7Message, segment: string, field: number): string | un
  * ServiceRequest only; IN1-36 and IN1-49 are not Coverage.identifier. The ADT message maps
  * leave DB1, GT1 and IN2 unmapped, so nothing from them belongs in Patient.identifier.
  */
-export const IDENTIFIER_FIELDS: Readonly<Record<string, readonly string[]>> = {
+const IDENTIFIER_FIELDS: Readonly<Record<string, readonly string[]>> = {
   Patient: ['PID-2', 'PID-3', 'PID-4', 'PID-19', 'PID-20'],
   Encounter: ['PV1-19', 'PV1-50'],
   // ORC-4.2 only when ORC-4 is typed EIP (v2.8.2): the filler-assigned group number.

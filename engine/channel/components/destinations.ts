@@ -2,6 +2,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { zDuration } from '../../duration.js';
+import { parseRetryAfter } from '../../fhir/retry.js';
 import { MllpSender, MllpSendError } from '../../mllp/index.js';
 import { registerComponent } from '../../registry.js';
 import { contentText, contentType } from '../envelope.js';
@@ -105,14 +106,6 @@ registerComponent({
   },
 });
 
-/** Retry-After in seconds or as an HTTP date, in ms. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
 registerComponent({
   kind: 'destination', name: 'http',
   description: 'HTTP sender: POSTs the message; 2xx is sent, 408/429/5xx are retried (honouring Retry-After), other 4xx are errors.',
@@ -144,7 +137,7 @@ registerComponent({
       if (res.ok) return sent(text, body);
       const error = `HTTP ${res.status}`;
       if (res.status === 408 || res.status === 425 || res.status === 429 || res.status >= 500) {
-        return { ok: false, transient: true, error, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')), response: text };
+        return { ok: false, transient: true, error, retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), Date.now()), response: text };
       }
       return permanent(error, text);
     },

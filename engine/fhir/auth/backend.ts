@@ -25,7 +25,7 @@ const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** Epic: `jti` at most 151 characters. */
 export const MAX_JTI_LENGTH = 151;
 
-export async function loadPrivateKey(key: string | CryptoKey, alg: AssertionAlg): Promise<CryptoKey> {
+async function loadPrivateKey(key: string | CryptoKey, alg: AssertionAlg): Promise<CryptoKey> {
   return typeof key === 'string' ? importPKCS8(key, alg) : key;
 }
 

@@ -1,14 +1,14 @@
 /**
  * Simulator measurements: start-up, search latency over HTTP, and why the store is sharded
  * (medplum's MemoryRepository searching one unsharded repository).
- * Run: node --import tsx engine/sim/bench.ts [patients=500] [observationsPerPatient=20]
+ * Run: node --import tsx bench/sim.ts [patients=500] [observationsPerPatient=20]
  */
 import { parseSearchRequest } from '@medplum/core';
 import { MemoryRepository } from '@medplum/fhir-router';
-import { generateData } from './data.js';
-import { startEpicSim } from './index.js';
-import { SimStore } from './store.js';
-import { backendClient } from './testing.js';
+import { generateData } from '../engine/sim/data.js';
+import { startEpicSim } from '../engine/sim/index.js';
+import { SimStore } from '../engine/sim/store.js';
+import { backendClient } from '../engine/sim/testing.js';
 
 /** Medplum's resource type, taken from the repository so @medplum/fhirtypes need not be imported. */
 type Resource = Parameters<MemoryRepository['createResource']>[0];

@@ -1,10 +1,10 @@
 /**
  * Figures for docs/BENCHMARKS.md: the F2 and F5 jobs against the Epic simulator, printed as
- * JSON lines. Run: node --import tsx engine/fhir/bench.ts
+ * JSON lines. Run: node --import tsx bench/fhir-client.ts
  */
 import { exportJWK, exportPKCS8, generateKeyPair } from 'jose';
-import { startEpicSim, type EpicSimOptions } from '../sim/index.js';
-import { FhirConnection, fhirConnectionSchema, type FhirConnectionRuntime } from './connection.js';
+import { startEpicSim, type EpicSimOptions } from '../engine/sim/index.js';
+import { FhirConnection, fhirConnectionSchema, type FhirConnectionRuntime } from '../engine/fhir/connection.js';
 
 async function connect(sim: EpicSimOptions, limits: Record<string, unknown>, runtime: FhirConnectionRuntime) {
   const server = await startEpicSim(sim);

@@ -1,8 +1,8 @@
-// FHIR → v2 throughput (docs/BENCHMARKS.md): `node --import tsx transforms/fhir-v2/bench.ts`. Bundles come from our v2 → FHIR.
+// FHIR → v2 throughput (docs/BENCHMARKS.md): `node --import tsx bench/fhir-to-v2.ts`. Bundles come from our v2 → FHIR.
 import { readFileSync } from 'node:fs';
-import { fhirToV2 } from './index.js';
-import { v2ToFhir } from '../v2-fhir/index.js';
-const dir = new URL('../../test/fixtures/v2-fhir/', import.meta.url).pathname;
+import { fhirToV2 } from '../transforms/fhir-v2/index.js';
+import { v2ToFhir } from '../transforms/v2-fhir/index.js';
+const dir = new URL('../test/fixtures/v2-fhir/', import.meta.url).pathname;
 const lri = readFileSync(dir + 'ms__ORU_R01__LRI_2.0-NG_CBC_Typ_Message.hl7', 'utf8').replace(/^\uFEFF/, '');
 const segs = lri.split(/\r\n|\r|\n/).filter(Boolean);
 const obx = segs.filter((s) => s.startsWith('OBX|'));
