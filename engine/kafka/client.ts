@@ -151,10 +151,29 @@ export function base(o: ClientOptions) {
   };
 }
 
+/**
+ * Header names, and each name's last value, as bytes: most headers repeat from record to
+ * record (content type, channel, source), and a Buffer per header per record showed in the
+ * profile. The library only reads these buffers.
+ */
+const headerBytes = new Map<string, { name: Buffer; value: string; bytes: Buffer }>();
+
 function toHeaders(h: Readonly<Record<string, string>> | undefined): Map<Buffer, Buffer> | undefined {
   if (!h) return undefined;
   const m = new Map<Buffer, Buffer>();
-  for (const [k, v] of Object.entries(h)) m.set(Buffer.from(k), Buffer.from(v));
+  for (const k in h) {
+    const v = h[k]!;
+    let e = headerBytes.get(k);
+    if (!e) {
+      if (headerBytes.size >= 256) headerBytes.clear();
+      e = { name: Buffer.from(k), value: v, bytes: Buffer.from(v) };
+      headerBytes.set(k, e);
+    } else if (e.value !== v) {
+      e.value = v;
+      e.bytes = Buffer.from(v);
+    }
+    m.set(e.name, e.bytes);
+  }
   return m;
 }
 
