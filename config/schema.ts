@@ -92,6 +92,8 @@ export interface ChannelConfig {
   /** What the source delivers: HL7 v2 (default) or FHIR R4 JSON. */
   readonly dataType: (typeof DATA_TYPES)[number];
   readonly duplicates: { readonly enabled: boolean; readonly window: number };
+  /** Messages in processing or waiting for delivery at most; intake waits while there are this many. */
+  readonly maxBacklog: number;
   readonly orderingKey: string;
   readonly filter?: FilterConfig;
   readonly steps: ComponentRef[];
@@ -208,6 +210,7 @@ export function channelSchema(mode: SchemaMode) {
           enabled: z.boolean().default(true),
         })
         .prefault({}),
+      maxBacklog: z.number().int().positive().default(10_000).meta({ description: "Messages in processing or waiting for delivery (e.g. a destination that is down) at most. At this many, new messages wait before they are stored, so senders are held back by their ACKs instead of filling the engine's memory; an MLLP message that waits past the source's handlerTimeout gets AE. Default 10000." }),
       orderingKey: hl7Path().default('PID-3.1').meta({ description: 'HL7 path whose value keeps messages in order (default PID-3.1).' }),
       filter: filter.optional(),
       steps: z.array(componentRef('step', mode)).default([]).meta({ description: 'Steps in order, each exactly one registered step.' }),

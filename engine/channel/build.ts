@@ -28,6 +28,7 @@ export function buildChannel(cfg: ChannelConfig, ctx: CreateContext, replaceDest
     respondFrom: cfg.respondFrom,
     dataType: cfg.dataType,
     duplicates: { enabled: cfg.duplicates.enabled, windowMs: cfg.duplicates.window },
+    maxBacklog: cfg.maxBacklog,
     orderingKey: cfg.orderingKey,
     patientPath: 'PID-3[1].1',
     filter,

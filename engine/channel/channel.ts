@@ -26,6 +26,8 @@ export interface ChannelDefinition {
   /** What the source delivers: HL7 v2 or FHIR JSON. */
   readonly dataType: DataType;
   readonly duplicates: { readonly enabled: boolean; readonly windowMs: number };
+  /** Intake waits while backlog() is at least this (bounded memory; senders wait for their ACKs). */
+  readonly maxBacklog: number;
   /** HL7 path of the ordering key; messages with one key are delivered in order. */
   readonly orderingKey: string;
   /** HL7 path of the patient identifier stored for search. */
@@ -59,6 +61,8 @@ export class Channel {
   /** Filter, steps and routing run in arrival order per ordering key, so queues receive each key's messages in order. */
   private readonly pipeline = new KeyedSerializer();
   private stateValue: ChannelState = 'stopped';
+  /** Intakes waiting for room in the backlog (for the one warning per episode). */
+  private waitingForRoom = 0;
 
   constructor(
     readonly def: ChannelDefinition,
@@ -111,6 +115,10 @@ export class Channel {
 
   /** Takes one message from a source. Never answers AA before the message is durably stored. */
   readonly intake: Intake = async (raw: Uint8Array, meta: SourceMeta): Promise<Outcome> => {
+    if (this.backlog() >= this.def.maxBacklog && !(await this.room(meta.signal))) {
+      // Not stored: the source gave up waiting (an MLLP AE was already sent), the sender resends.
+      return { status: 'error', ackCode: 'AE', text: 'channel busy' };
+    }
     const receivedAt = Date.now();
     let input: ParsedInput;
     try {
@@ -167,6 +175,24 @@ export class Channel {
     }
     return accepted(input, id, first === 'QUEUED' ? 'queued for retry' : undefined);
   };
+
+  /**
+   * Waits until the backlog is below maxBacklog; false when `signal` aborted first. Polls:
+   * the backlog drains through many paths (processing, each queue), and a few ms of delay
+   * only matter when the channel is already this far behind.
+   */
+  private async room(signal?: AbortSignal): Promise<boolean> {
+    if (this.waitingForRoom++ === 0) this.logger.warn({ channel: this.name, backlog: this.backlog() }, 'backlog full: intake waits');
+    try {
+      while (this.backlog() >= this.def.maxBacklog) {
+        if (signal?.aborted || this.stateValue === 'stopped') return false;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return !signal?.aborted;
+    } finally {
+      this.waitingForRoom--;
+    }
+  }
 
   private parse(raw: Uint8Array, meta: SourceMeta): ParsedInput {
     return parseInput(this.def.dataType, raw, meta, this.def);

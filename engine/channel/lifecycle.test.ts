@@ -137,3 +137,41 @@ describe('engine stop', () => {
     expect(await canConnect(http)).toBe(false);
   });
 });
+
+describe('bounded backlog', () => {
+  it('at maxBacklog, a new message waits before it is stored (its ACK held back) and goes through once deliveries drain', async () => {
+    const { sink, url } = await httpSink();
+    let down = true;
+    sink.respond = () => ({ status: down ? 503 : 200 });
+    const engine = await startEngine({ source: { mllp: { port: 0 } }, maxBacklog: 3, destinations: { out: { http: { url }, queue: FAST_QUEUE } } });
+    const senders = [1, 2, 3, 4].map(() => mllpSender(mllpPort(engine)));
+    onClose(() => Promise.all(senders.map((s) => s.close())).then(() => undefined));
+    // Three patients: three deliveries retrying at once fill the backlog.
+    for (const [i, mrn] of ['MRN1', 'MRN2', 'MRN3'].entries()) expect((await senders[i]!.send(adt(`B${i + 1}`, mrn))).code).toBe('AA');
+    await eventually(async () => engine.channel('test')!.backlog() === 3, 5_000, 'three deliveries retrying');
+
+    let acked = false;
+    const fourth = senders[3]!.send(adt('B4', 'MRN4')).then((ack) => { acked = true; return ack; });
+    await new Promise((r) => setTimeout(r, 400));
+    expect(acked).toBe(false);
+    expect(await engine.store.search({ channel: 'test', controlId: 'B4' })).toEqual([]); // not stored yet
+
+    down = false;
+    expect((await fourth).code).toBe('AA');
+    await untilStatus(engine.store, (await messageOf(engine.store, 'B4')).id, 'SENT');
+    expect(sink.requests).toBeGreaterThanOrEqual(4);
+  });
+
+  it('a message still waiting when the MLLP handler timeout passes gets AE and is not stored', async () => {
+    const { sink, url } = await httpSink();
+    sink.respond = () => ({ status: 503 });
+    const engine = await startEngine({ source: { mllp: { port: 0, handlerTimeout: 300 } }, maxBacklog: 1, destinations: { out: { http: { url }, queue: FAST_QUEUE } } });
+    const sender = mllpSender(mllpPort(engine));
+    onClose(() => sender.close());
+    expect((await sender.send(adt('T1', 'MRN1'))).code).toBe('AA');
+    await eventually(async () => engine.channel('test')!.backlog() === 1, 5_000, 'one delivery retrying');
+    expect((await sender.send(adt('T2', 'MRN2'))).code).toBe('AE');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await engine.store.search({ channel: 'test', controlId: 'T2' })).toEqual([]);
+  });
+});

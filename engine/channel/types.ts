@@ -7,6 +7,8 @@ export interface SourceMeta {
   readonly peer?: string;
   /** The source's own id when the payload has none (file name, Kafka offset). */
   readonly sourceId?: string;
+  /** Aborts when the source has given up on this message (e.g. the MLLP handler timeout sent an AE). */
+  readonly signal?: AbortSignal;
 }
 
 /**

@@ -19,6 +19,7 @@ export interface TestChannel {
   respondFrom?: ChannelConfig['respondFrom'];
   dataType?: ChannelConfig['dataType'];
   duplicates?: { enabled: boolean; window: number };
+  maxBacklog?: number;
   filter?: FilterConfig;
   steps?: Record<string, unknown>[];
   route?: RouteRule[];
@@ -39,6 +40,7 @@ export function channelConfig(t: TestChannel): ChannelConfig {
     respondFrom: t.respondFrom ?? 'received',
     dataType: t.dataType ?? 'hl7v2',
     duplicates: t.duplicates ?? { enabled: true, window: 86_400_000 },
+    maxBacklog: t.maxBacklog ?? 10_000,
     orderingKey: 'PID-3.1',
     filter: t.filter,
     steps: (t.steps ?? []).map((s) => ref('step', s)),

@@ -30,8 +30,8 @@ registerComponent({
           host: o.host, port: o.port, maxFrameBytes: o.maxFrameBytes, maxConnections: o.maxConnections,
           idleTimeoutMs: o.idleTimeout, handlerTimeoutMs: o.handlerTimeout, logger: ctx.logger,
           tls: o.tls ? { cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: !!o.tls.ca } : undefined,
-          handler: async (inbound) => {
-            const outcome = await intake(inbound.raw, { kind: 'mllp', peer: inbound.peer });
+          handler: async (inbound, signal) => {
+            const outcome = await intake(inbound.raw, { kind: 'mllp', peer: inbound.peer, signal });
             return outcome.ack ?? buildNak({ code: 'AE', error: { code: HL7_ERROR.applicationInternalError, text: outcome.text ?? 'not accepted' } });
           },
         });
