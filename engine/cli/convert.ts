@@ -1,11 +1,11 @@
-import { readFile } from 'node:fs/promises';
-import { decodeHl7Bytes, Hl7ParseError, splitBatch } from '../hl7/index.js';
+import { decodeHl7Bytes } from '../hl7/index.js';
 import { applyCodeMap, CodeMapError, loadCodeMaps, SourceUsage, type CodeMap } from '../../transforms/codemap/index.js';
 import { fhirToV2 } from '../../transforms/fhir-v2/index.js';
 import { ConversionError, type ConversionWarning, type FhirResource } from '../../transforms/types.js';
 import { v2ToFhir } from '../../transforms/v2-fhir/index.js';
 import { parse } from './args.js';
-import { CliError, describeParseError } from './errors.js';
+import { CliError } from './errors.js';
+import { readInput, splitMessages } from './input.js';
 
 const USAGE = 'sluice convert FILE|- [--to fhir|hl7] [--bundle transaction|batch|collection|message] [--timezone TZ] [--codemap FILE]... [--event A08|A28|A31] [--raw]';
 
@@ -39,8 +39,8 @@ export async function convertCommand(argv: string[], out: NodeJS.WritableStream,
   }
 
   const usage = codeMap ? new SourceUsage(codeMap) : undefined;
-  const name = file === '-' ? '<stdin>' : file;
-  const { text } = decodeHl7Bytes(await readInput(file, stdin));
+  const { name, bytes } = await readInput(file, stdin);
+  const { text } = decodeHl7Bytes(bytes);
   const body = text.replace(/^\uFEFF/, '').trimStart();
   const kind = body.startsWith('{') ? 'json' : /^(MSH|FHS|BHS)/.test(body) ? 'hl7' : undefined;
   if (!kind) throw new CliError(`${name}: neither an HL7 v2 message (starting with MSH) nor FHIR JSON`);
@@ -49,13 +49,7 @@ export async function convertCommand(argv: string[], out: NodeJS.WritableStream,
 
   try {
     if (to === 'fhir') {
-      let messages: string[];
-      try {
-        messages = splitBatch(body).messages;
-      } catch (e) {
-        if (e instanceof Hl7ParseError) throw new CliError(describeParseError(name, body, e));
-        throw e;
-      }
+      const messages = splitMessages(name, body);
       if (messages.length === 0) throw new CliError(`${name}: no HL7 message in the file`);
       const results = messages.map((m, i) => {
         const { result, warnings } = v2ToFhir(m, { bundle: bundle as 'transaction' | undefined, timezone: values.timezone });
@@ -78,19 +72,6 @@ export async function convertCommand(argv: string[], out: NodeJS.WritableStream,
   // Once per table, after every message of the file: a source no coding was in is likely misnamed.
   if (usage) report(err, usage.warnings(), '');
   return 0;
-}
-
-async function readInput(file: string, stdin: AsyncIterable<Buffer | string>): Promise<Buffer> {
-  if (file === '-') {
-    const chunks: Buffer[] = [];
-    for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-    return Buffer.concat(chunks);
-  }
-  try {
-    return await readFile(file);
-  } catch (e) {
-    throw new CliError(`${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
 }
 
 function parseJson(text: string, name: string): FhirResource {

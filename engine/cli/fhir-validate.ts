@@ -6,20 +6,26 @@
 import { readFile } from 'node:fs/promises';
 import { CliError } from './errors.js';
 import { parse } from './args.js';
+import { readInput } from './input.js';
 import { formatIssue, isError, startFhirValidator, FhirValidatorUnavailableError, type FhirValidator, type ValidationIssue } from '../../transforms/validate/index.js';
 
 const USAGE = 'sluice fhir validate [--all] FILE...|-   (FHIR JSON resource, Bundle or NDJSON; --all also prints information)';
 
-/** One resource to validate and how to name it in the output. */
+/** One resource to validate, as one line of JSON, and how to name it in the output. */
 interface Item { readonly label: string; readonly json: string }
 
-/** A whole-file JSON value is one resource; otherwise each non-blank line is one (NDJSON). */
+/**
+ * A whole-file JSON value is one resource; otherwise each non-blank line is one (NDJSON).
+ * Each resource is parsed here once: a pretty-printed file is re-serialised from that parse
+ * to the one line the validator reads, so the validator need not parse it again; a line
+ * (or a one-line file) goes as it is.
+ */
 function splitFhirInput(file: string, text: string): Item[] {
   const trimmed = text.replace(/^\uFEFF/, '').trim();
   if (trimmed === '') throw new CliError(`${file}: empty file`);
+  let whole: unknown;
   try {
-    JSON.parse(trimmed);
-    return [{ label: file, json: trimmed }];
+    whole = JSON.parse(trimmed);
   } catch (wholeError) {
     const lines = trimmed.split(/\r?\n/);
     if (lines.length === 1) throw new CliError(`${file}: not JSON: ${(wholeError as Error).message}`);
@@ -35,6 +41,7 @@ function splitFhirInput(file: string, text: string): Item[] {
     });
     return items;
   }
+  return [{ label: file, json: /[\r\n]/.test(trimmed) ? JSON.stringify(whole) : trimmed }];
 }
 
 export async function fhirValidateCommand(
@@ -47,7 +54,7 @@ export async function fhirValidateCommand(
   if (positionals.length === 0) throw new CliError(`expected at least one FILE\nusage: ${USAGE}`, 2);
   const items: Item[] = [];
   for (const file of positionals) {
-    const text = file === '-' ? await readStdin() : await readFile(file, 'utf8').catch(() => { throw new CliError(`${file}: no such file or directory`); });
+    const text = file === '-' ? (await readInput('-')).bytes.toString('utf8') : await readFile(file, 'utf8').catch(() => { throw new CliError(`${file}: no such file or directory`); });
     items.push(...splitFhirInput(file === '-' ? '<stdin>' : file, text));
   }
 
@@ -86,12 +93,6 @@ export async function fhirValidateCommand(
   }
   err.write(`${items.length} resource${items.length === 1 ? '' : 's'}: ${counts.error} error(s), ${counts.warning} warning(s), ${counts.information} information\n`);
   return counts.error > 0 ? 1 : 0;
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function count(counts: { error: number; warning: number; information: number }, issue: ValidationIssue): void {

@@ -20,9 +20,7 @@ const HL7_EXTENSIONS = new Set(['.hl7', '.txt', '.msg', '.er7', '']);
 export async function readMessages(target: string): Promise<InputMessage[]> {
   const files: { name: string; bytes: Buffer }[] = [];
   if (target === '-') {
-    const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    files.push({ name: '<stdin>', bytes: Buffer.concat(chunks) });
+    files.push(await readInput('-'));
   } else {
     const info = await stat(target).catch(() => { throw new CliError(`${target}: no such file or directory`); });
     if (info.isDirectory()) {
@@ -38,18 +36,35 @@ export async function readMessages(target: string): Promise<InputMessage[]> {
   const out: InputMessage[] = [];
   for (const f of files) {
     const { text, encoding } = decodeHl7Bytes(f.bytes);
-    let batch;
-    try {
-      batch = splitBatch(text);
-    } catch (err) {
-      if (err instanceof Hl7ParseError) throw new CliError(describeParseError(f.name, text, err));
-      throw err;
-    }
     let offset = 0;
-    batch.messages.forEach((m, i) => {
+    splitMessages(f.name, text).forEach((m, i) => {
       offset = text.indexOf(m, offset);
       out.push({ source: f.name, index: i + 1, text: m, encoding, offset: Math.max(offset, 0) });
     });
   }
   return out;
+}
+
+/** One input, whole: FILE's bytes, or stdin's for `-` (named `<stdin>` for error lines). */
+export async function readInput(target: string, stdin: AsyncIterable<Buffer | string> = process.stdin): Promise<{ name: string; bytes: Buffer }> {
+  if (target === '-') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    return { name: '<stdin>', bytes: Buffer.concat(chunks) };
+  }
+  try {
+    return { name: target, bytes: await readFile(target) };
+  } catch (e) {
+    throw new CliError(`${target}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+}
+
+/** The messages of `text` (one, several, or an FHS/BHS batch's); a parse error becomes `name:line:column: reason`. */
+export function splitMessages(name: string, text: string): string[] {
+  try {
+    return splitBatch(text).messages;
+  } catch (err) {
+    if (err instanceof Hl7ParseError) throw new CliError(describeParseError(name, text, err));
+    throw err;
+  }
 }

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeServer, sendJson } from '../../test/epic/fake-server.js';
+import { FakeServer, sendJson } from '../../test/helpers/fake-server.js';
 import { TokenManager } from './auth/manager.js';
 import type { Grant, TokenResponse } from './auth/token.js';
 import { FhirClient, splitEntries, type Bundle } from './client.js';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeServer, sendJson } from '../../test/epic/fake-server.js';
+import { FakeServer, sendJson } from '../../test/helpers/fake-server.js';
 import { FhirHttp } from './http.js';
 import { FhirError } from './outcome.js';
 import { DEFAULT_RETRY, backoffDelay, parseRetryAfter } from './retry.js';

@@ -5,34 +5,24 @@
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import os from 'node:os';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { mavenBuild, stopJava } from '../../engine/java.js';
 
 export const HAPI_DIR = path.resolve(import.meta.dirname, 'hapi');
 const POM = path.join(HAPI_DIR, 'pom.xml');
 const SOURCE = path.join(HAPI_DIR, 'src/main/java/sluice/HapiPeer.java');
-const TARGET = path.join(HAPI_DIR, 'target');
-const STAMP = path.join(TARGET, 'hapi-peer-1.jar');
-const LIB = path.join(TARGET, 'lib');
-const CLASSPATH = [path.join(TARGET, 'classes'), path.join(LIB, '*')].join(path.delimiter);
+const BUILD = mavenBuild({ buildDir: path.join(HAPI_DIR, 'target'), jar: 'hapi-peer-1.jar', libMarker: 'hapi-base-', sources: [POM, SOURCE] });
 
 /** The build command, for error messages and the docs. */
 export const HAPI_BUILD_COMMAND = 'mvn -q -B -f test/helpers/hapi/pom.xml package';
-
-function isFresh(): boolean {
-  if (!existsSync(STAMP) || !existsSync(LIB)) return false;
-  if (!readdirSync(LIB).some((f) => f.startsWith('hapi-base-'))) return false;
-  const built = statSync(STAMP).mtimeMs;
-  return statSync(POM).mtimeMs <= built && statSync(SOURCE).mtimeMs <= built;
-}
 
 /**
  * Builds the HAPI peer unless a fresh build exists. Throws with Maven's output when the
  * build fails (for example when Maven Central cannot be reached), so the test fails loudly.
  */
 export function ensureHapiBuilt(): { built: boolean; ms: number } {
-  if (isFresh()) return { built: false, ms: 0 };
+  if (BUILD.isFresh()) return { built: false, ms: 0 };
   for (const [cmd, args] of [['java', ['-version']], ['mvn', ['-v']]] as const) {
     const probe = spawnSync(cmd, [...args], { encoding: 'utf8' });
     if (probe.error || probe.status !== 0) {
@@ -48,7 +38,7 @@ export function ensureHapiBuilt(): { built: boolean; ms: number } {
       `${r.error?.message ?? `exit ${r.status}`}\n${output}`,
     );
   }
-  if (!isFresh()) throw new Error(`HAPI peer build finished but ${STAMP} or ${LIB} is missing`);
+  if (!BUILD.isFresh()) throw new Error(`HAPI peer build finished but ${BUILD.stamp} or ${BUILD.lib} is missing`);
   return { built: true, ms: Date.now() - t0 };
 }
 
@@ -89,19 +79,11 @@ class LineReader {
 
 function startJava(args: string[]): { reader: LineReader; stderr: () => string; stop: () => Promise<void> } {
   // HAPI's default message-id generator keeps its counter in ./id_file: run it where that does no harm.
-  const child = spawn('java', ['-cp', CLASSPATH, 'sluice.HapiPeer', ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: os.tmpdir() });
+  const child = spawn('java', ['-cp', BUILD.classpath, 'sluice.HapiPeer', ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: os.tmpdir() });
   let err = '';
   child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
   const reader = new LineReader(child);
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.stdin.end();
-    const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(t);
-  };
-  return { reader, stderr: () => err, stop };
+  return { reader, stderr: () => err, stop: () => stopJava(child) };
 }
 
 export interface HapiServer {

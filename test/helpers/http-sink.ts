@@ -1,30 +1,34 @@
-import http from 'node:http';
+import { FakeServer } from './fake-server.js';
 
-/** A real HTTP server that records POSTed bodies and answers with a programmable status. */
+/**
+ * A real HTTP server that records POSTed bodies and answers with a programmable status:
+ * a {@link FakeServer} whose handler asks `respond` for the status.
+ */
 export class HttpSink {
   readonly bodies: string[] = [];
   /** Decides the status for each request (default 200). */
   respond: (body: string, n: number) => { status: number; headers?: Record<string, string> } = () => ({ status: 200 });
-  private server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      const { status, headers } = this.respond(body, this.requests++);
+  private readonly server = new FakeServer();
+
+  constructor() {
+    this.server.handler = ({ body }, res, n) => {
+      const { status, headers } = this.respond(body, n);
       if (status >= 200 && status < 300) this.bodies.push(body);
       res.writeHead(status, headers).end(status < 300 ? 'ok' : 'nope');
-    });
-  });
-  requests = 0;
-
-  async start(): Promise<string> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
-    return `http://127.0.0.1:${(this.server.address() as { port: number }).port}/in`;
+    };
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
+  /** How many requests have arrived (successful or not). */
+  get requests(): number {
+    return this.server.requests.length;
+  }
+
+  async start(): Promise<string> {
+    return `${await this.server.start()}/in`;
+  }
+
+  close(): Promise<void> {
+    return this.server.close();
   }
 }
 

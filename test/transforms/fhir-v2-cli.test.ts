@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { convertCommand } from '../../engine/cli/convert.js';
+import { CliError } from '../../engine/cli/errors.js';
 import { main } from '../../engine/cli/main.js';
 import { parseHl7 } from '../../engine/hl7/index.js';
 import { tempDir } from '../helpers/engine.js';
@@ -71,6 +74,34 @@ describe('sluice convert', () => {
     expect(bundles.map((b) => b.resourceType)).toEqual(['Bundle', 'Bundle']);
     expect(r.err).toContain('warning: message 2: nm-not-numeric OBX-5:');
     expect(r.err).not.toContain('message 1: nm-not-numeric');
+  });
+
+  it('an FHS/BHS batch, from a file or from stdin (-), gives one Bundle per message', async () => {
+    const dir = await tempDir();
+    const one = (id: string) => `MSH|^~\\&|A|B|C|D|20240101120000||ORU^R01^ORU_R01|${id}|P|2.5.1\rPID|1||M${id}^^^H^MR\rOBR|1||F${id}|1-1^T^LN\rOBX|1|NM|1-1^T^LN||5||||||F\r`;
+    const batch = `FHS|^~\\&|A|B\rBHS|^~\\&|A|B\r${one('B1')}${one('B2')}BTS|2\rFTS|1\r`;
+    const file = path.join(dir, 'batch.hl7');
+    await writeFile(file, batch);
+    const fromFile = await run(['convert', file]);
+    expect(fromFile.code).toBe(0);
+    expect((JSON.parse(fromFile.out) as Bundle[]).map((b) => b.type)).toEqual(['transaction', 'transaction']);
+    const out = new Capture();
+    const err = new Capture();
+    // Bytes and strings, in chunks that split a segment: stdin is read whole before splitting.
+    const stdin = Readable.from([Buffer.from(batch.slice(0, 40)), batch.slice(40)]);
+    expect(await convertCommand(['-'], out, err, stdin)).toBe(0);
+    expect(out.text).toBe(fromFile.out);
+  });
+
+  it('a batch with a segment outside any message: file:line:column, from a file or <stdin>', async () => {
+    const dir = await tempDir();
+    const text = '\nFHS|^~\\&|A|B\rPID|1||M1\r';
+    const file = path.join(dir, 'orphan.hl7');
+    await writeFile(file, text);
+    const r = await run(['convert', file]);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`sluice: ${file}:2:1: segment "PID" outside any message (expected MSH, FHS or BHS)\n`);
+    await expect(convertCommand(['-'], new Capture(), new Capture(), Readable.from([text]))).rejects.toThrow(new CliError('<stdin>:2:1: segment "PID" outside any message (expected MSH, FHS or BHS)'));
   });
 
   it('--event picks the ADT trigger for a Patient', async () => {

@@ -5,9 +5,10 @@
  * Maven into .cache/fhir-validator on first use and reused while it is newer than its
  * sources; Maven keeps the downloaded jars in ~/.m2.
  */
+import { mavenBuild, stopJava } from '../../engine/java.js';
 import { sleep } from '../../engine/sleep.js';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,8 +19,7 @@ const JAVA_DIR = path.join(REPO_ROOT, 'transforms/validate/java');
 const POM = path.join(JAVA_DIR, 'pom.xml');
 const SOURCE = path.join(JAVA_DIR, 'src/main/java/sluice/FhirValidatorMain.java');
 const BUILD_DIR = path.join(REPO_ROOT, '.cache/fhir-validator');
-const STAMP = path.join(BUILD_DIR, 'fhir-validator-1.jar');
-const LIB = path.join(BUILD_DIR, 'lib');
+const BUILD = mavenBuild({ buildDir: BUILD_DIR, jar: 'fhir-validator-1.jar', libMarker: 'hapi-fhir-validation-', sources: [POM, SOURCE] });
 const LOCK = path.join(REPO_ROOT, '.cache/fhir-validator.lock');
 const BUILD_TIMEOUT_MS = 300_000;
 
@@ -46,13 +46,6 @@ export interface StartOptions {
   startTimeoutMs?: number;
   /** JVM options; the default favours a quick start on a small shared machine. */
   javaOptions?: readonly string[];
-}
-
-function isFresh(): boolean {
-  if (!existsSync(STAMP) || !existsSync(LIB)) return false;
-  if (!readdirSync(LIB).some((f) => f.startsWith('hapi-fhir-validation-'))) return false;
-  const built = statSync(STAMP).mtimeMs;
-  return statSync(POM).mtimeMs <= built && statSync(SOURCE).mtimeMs <= built;
 }
 
 interface RunResult { code: number | null; output: string; error?: Error }
@@ -92,7 +85,7 @@ async function checkToolchain(needMaven: boolean): Promise<void> {
  * validator at once, so one process builds (holding a lock directory) while the others wait.
  */
 export async function ensureFhirValidatorBuilt(): Promise<{ built: boolean; ms: number }> {
-  if (isFresh()) return { built: false, ms: 0 };
+  if (BUILD.isFresh()) return { built: false, ms: 0 };
   await checkToolchain(true);
   const t0 = Date.now();
   mkdirSync(path.dirname(LOCK), { recursive: true });
@@ -106,11 +99,11 @@ export async function ensureFhirValidatorBuilt(): Promise<{ built: boolean; ms: 
       if (age > BUILD_TIMEOUT_MS) rmSync(LOCK, { recursive: true, force: true });
       if (Date.now() - t0 > BUILD_TIMEOUT_MS) throw new FhirValidatorUnavailableError(`timed out waiting for another FHIR validator build (lock ${LOCK})`);
       await sleep(500);
-      if (isFresh()) return { built: false, ms: Date.now() - t0 };
+      if (BUILD.isFresh()) return { built: false, ms: Date.now() - t0 };
     }
   }
   try {
-    if (isFresh()) return { built: false, ms: Date.now() - t0 };
+    if (BUILD.isFresh()) return { built: false, ms: Date.now() - t0 };
     const r = await run('mvn', ['-q', '-B', '-f', POM, `-Dsluice.buildDir=${BUILD_DIR}`, 'package'], BUILD_TIMEOUT_MS);
     if (r.error || r.code !== 0) {
       const tail = r.output.trim().split('\n').slice(-40).join('\n');
@@ -119,7 +112,7 @@ export async function ensureFhirValidatorBuilt(): Promise<{ built: boolean; ms: 
         `${r.error?.message ?? `exit ${r.code}`}\n${tail}`,
       );
     }
-    if (!isFresh()) throw new FhirValidatorUnavailableError(`FHIR validator build finished but ${STAMP} or ${LIB} is missing`);
+    if (!BUILD.isFresh()) throw new FhirValidatorUnavailableError(`FHIR validator build finished but ${BUILD.stamp} or ${BUILD.lib} is missing`);
     return { built: true, ms: Date.now() - t0 };
   } finally {
     rmSync(LOCK, { recursive: true, force: true });
@@ -147,10 +140,9 @@ export async function startFhirValidator(options: StartOptions = {}): Promise<Fh
   await ensureFhirValidatorBuilt();
   await checkToolchain(false);
   const timeoutMs = options.timeoutMs ?? 60_000;
-  const classpath = [path.join(BUILD_DIR, 'classes'), path.join(LIB, '*')].join(path.delimiter);
   const child: ChildProcessWithoutNullStreams = spawn(
     'java',
-    [...(options.javaOptions ?? DEFAULT_JAVA_OPTIONS), '-cp', classpath, 'sluice.FhirValidatorMain'],
+    [...(options.javaOptions ?? DEFAULT_JAVA_OPTIONS), '-cp', BUILD.classpath, 'sluice.FhirValidatorMain'],
     { stdio: ['pipe', 'pipe', 'pipe'], cwd: os.tmpdir() },
   );
   let stderr = '';
@@ -222,13 +214,6 @@ export async function startFhirValidator(options: StartOptions = {}): Promise<Fh
         child.stdin.write(`${line}\n`);
       });
     },
-    async close() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.stdin.end();
-      const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(killer);
-    },
+    close: () => stopJava(child),
   };
 }

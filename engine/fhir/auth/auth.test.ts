@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, exportPKCS8, generateKeyPair, jwtVerify, type JWK } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeServer, sendJson } from '../../../test/epic/fake-server.js';
+import { FakeServer, sendJson } from '../../../test/helpers/fake-server.js';
 import { Capture } from '../../../test/helpers/streams.js';
 import { createLogger } from '../../log.js';
 import { FhirClient } from '../client.js';
