@@ -27,7 +27,10 @@ export class Engine implements ChannelLookup {
 
   /** Opens the store; call deploy() for each channel, or use startAll(). */
   static async open(config: EngineConfig, logger: Logger, store?: MessageStore): Promise<Engine> {
-    const s = store ?? await openStore({ url: config.store.url, dataDir: config.dataDir, encryptionKey: config.store.encryptionKey });
+    const s = store ?? await openStore({
+      url: config.store.url, dataDir: config.dataDir, encryptionKey: config.store.encryptionKey,
+      onBackgroundError: (message) => logger.error({ err: message }, 'message store background work failed'),
+    });
     const engine = new Engine(config, s, logger);
     engine.schedulePrune();
     return engine;

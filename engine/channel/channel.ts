@@ -63,6 +63,8 @@ export class Channel {
   private stateValue: ChannelState = 'stopped';
   /** Intakes waiting for room in the backlog (for the one warning per episode). */
   private waitingForRoom = 0;
+  /** Set from the start of pause()/stop(): intakes waiting for room give up, so the source can stop. */
+  private closing = false;
 
   constructor(
     readonly def: ChannelDefinition,
@@ -84,6 +86,7 @@ export class Channel {
       for (const q of this.queues.values()) q.resume();
       await this.recover();
     }
+    this.closing = false;
     await this.def.source.start(this.intake, this);
     this.stateValue = 'started';
     this.logger.info({ source: this.def.source.describe() }, 'channel started');
@@ -99,6 +102,7 @@ export class Channel {
   /** Stops taking new messages; queues keep delivering. */
   async pause(): Promise<void> {
     if (this.stateValue !== 'started') return;
+    this.closing = true;
     await this.def.source.stop();
     this.stateValue = 'paused';
   }
@@ -106,6 +110,7 @@ export class Channel {
   /** Stops the source, lets in-flight processing finish, then stops the queues. */
   async stop(): Promise<void> {
     if (this.stateValue === 'stopped') return;
+    this.closing = true;
     if (this.stateValue === 'started') await this.def.source.stop();
     await Promise.allSettled([...this.processing]);
     await Promise.all([...this.queues.values()].map((q) => q.stop()));
@@ -185,7 +190,7 @@ export class Channel {
     if (this.waitingForRoom++ === 0) this.logger.warn({ channel: this.name, backlog: this.backlog() }, 'backlog full: intake waits');
     try {
       while (this.backlog() >= this.def.maxBacklog) {
-        if (signal?.aborted || this.stateValue === 'stopped') return false;
+        if (signal?.aborted || this.closing) return false;
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       return !signal?.aborted;

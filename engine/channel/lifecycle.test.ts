@@ -175,3 +175,39 @@ describe('bounded backlog', () => {
     expect(await engine.store.search({ channel: 'test', controlId: 'T2' })).toEqual([]);
   });
 });
+
+describe('bounded backlog and shutdown', () => {
+  it('stop() does not hang on an HTTP intake waiting for room: the waiting POST gets 503 and nothing is stored', async () => {
+    const { sink, url } = await httpSink();
+    sink.respond = () => ({ status: 503 });
+    const engine = await startEngine({ source: { http: { port: 0 } }, maxBacklog: 1, destinations: { out: { http: { url }, queue: FAST_QUEUE } } });
+    const post = (id: string, mrn: string) => fetch(`http://127.0.0.1:${httpPort(engine)}/`, { method: 'POST', body: adt(id, mrn) });
+    expect((await post('S1', 'MRN1')).status).toBe(200);
+    await eventually(async () => engine.channel('test')!.backlog() === 1, 5_000, 'one delivery retrying');
+    const waiting = post('S2', 'MRN2');
+    await new Promise((r) => setTimeout(r, 200));
+    const stopped = engine.channel('test')!.stop().then(() => 'stopped');
+    expect(await Promise.race([stopped, new Promise((r) => setTimeout(() => r('hung'), 4_000))])).toBe('stopped');
+    expect((await waiting).status).toBe(503);
+    expect(await engine.store.search({ channel: 'test', controlId: 'S2' })).toEqual([]);
+  });
+
+  it('a channel destination waiting for room in a full target channel does not hold up stopping the sender channel', async () => {
+    const { sink, url } = await httpSink();
+    sink.respond = () => ({ status: 503 });
+    const engine = await startEngine([
+      { name: 'a', source: { mllp: { port: 0 } }, destinations: { b: { channel: { channel: 'b' }, queue: FAST_QUEUE } } },
+      { name: 'b', source: { mllp: { port: 0 } }, maxBacklog: 1, destinations: { out: { http: { url }, queue: FAST_QUEUE } } },
+    ]);
+    const sender = mllpSender(mllpPort(engine, 'a'));
+    onClose(() => sender.close());
+    expect((await sender.send(adt('C1', 'MRN1'))).code).toBe('AA');
+    expect((await sender.send(adt('C2', 'MRN2'))).code).toBe('AA');
+    await eventually(async () => engine.channel('b')!.backlog() === 1 && engine.channel('a')!.backlog() >= 1, 5_000, 'b full, a waiting');
+    const stopped = engine.channel('a')!.stop().then(() => 'stopped');
+    expect(await Promise.race([stopped, new Promise((r) => setTimeout(() => r('hung'), 12_000))])).toBe('stopped');
+    // The hand-off that waited is still owed: QUEUED in a, to be delivered when a starts again.
+    const c2 = await messageOf(engine.store, 'C2', 'a');
+    expect(['QUEUED', 'TRANSFORMED', 'RECEIVED']).toContain((await engine.store.get(c2.id))!.status);
+  }, 20_000);
+});

@@ -47,35 +47,53 @@ export interface CheckpointerOptions {
   readonly onError?: (message: string) => void;
   /** Called after each of the worker's checkpoints, with the WAL's frames and those copied. */
   readonly onRound?: (log: number, checkpointed: number) => void;
+  /** Called once if the worker ends on its own (crash, out of memory): checkpoints must fall back. */
+  readonly onExit?: (code: number) => void;
 }
+
+/** The same failure is reported again only after this long (a checkpoint runs every 100 ms). */
+const REPEAT_ERROR_MS = 60_000;
 
 export class Checkpointer {
   private readonly worker: Worker;
   private stopped = false;
+  private exited = false;
+  private lastError = { message: '', at: 0 };
   /** Checkpoints the worker has run (for tests and metrics). */
   rounds = 0;
 
   constructor(options: CheckpointerOptions) {
     const module = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(WORKER, { eval: true, workerData: { file: options.file, module, intervalMs: options.intervalMs ?? 100 } });
+    const report = (message: string): void => {
+      const now = Date.now();
+      if (message === this.lastError.message && now - this.lastError.at < REPEAT_ERROR_MS) return;
+      this.lastError = { message, at: now };
+      options.onError?.(message);
+    };
     this.worker.on('message', (m: { log?: number; checkpointed?: number; error?: string }) => {
-      if (m.error !== undefined) return options.onError?.(m.error);
+      if (m.error !== undefined) return report(m.error);
       this.rounds++;
       if ((m.log ?? 0) > 0) options.onRound?.(m.log ?? 0, m.checkpointed ?? 0);
     });
-    this.worker.on('error', (error) => options.onError?.(error.message));
+    this.worker.on('error', (error) => report(error.message));
+    this.worker.on('exit', (code) => {
+      this.exited = true;
+      if (!this.stopped) options.onExit?.(code);
+    });
     // Only a timer keeps it busy: it must not keep the process alive on its own.
     this.worker.unref();
   }
 
-  /** Asks for a checkpoint now (e.g. after a burst). */
-  poke(): void {
-    if (!this.stopped) this.worker.postMessage('checkpoint');
+  /** Ends the worker as a crash would (tests of the fallback). */
+  async kill(): Promise<void> {
+    await this.worker.terminate();
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.exited) return;
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.ref(); // keep the process alive until it has closed its connection
     this.worker.postMessage('stop');

@@ -23,6 +23,8 @@ export interface OpenStoreOptions {
   readonly schema?: string;
   /** Most writes per group-commit transaction (default 1000). */
   readonly maxBatch?: number;
+  /** Told about failures of background work (SQLite checkpoints), which has no caller to reject. */
+  readonly onBackgroundError?: (message: string) => void;
 }
 
 export function isPostgresUrl(url: string | undefined): url is string {
@@ -36,10 +38,10 @@ function sqliteFile(url: string | undefined): string | undefined {
 
 /** Opens (and initialises) the message store the options describe. */
 export async function openStore(options: OpenStoreOptions): Promise<MessageStore> {
-  const { encryptionKey, maxBatch } = options;
+  const { encryptionKey, maxBatch, onBackgroundError } = options;
   const store: MessageStore = isPostgresUrl(options.url)
     ? new PostgresStore({ url: options.url, schema: options.schema, encryptionKey, maxBatch })
-    : new SqliteStore({ dataDir: options.dataDir, file: sqliteFile(options.url), encryptionKey, maxBatch });
+    : new SqliteStore({ dataDir: options.dataDir, file: sqliteFile(options.url), encryptionKey, maxBatch, onCheckpointError: onBackgroundError });
   try {
     await store.init();
   } catch (error) {

@@ -101,6 +101,46 @@ suite('postgres', () => {
     }
   });
 
+  it('flushes the WAL at COMMIT for intake and user requests only; bookkeeping commits with synchronous_commit off', async () => {
+    const schema = `sluice_test_${randomBytes(6).toString('hex')}`;
+    const store = new PostgresStore({ url: URL, schema });
+    // The synchronous_commit each COMMIT runs under, asked on the same connection just before it.
+    const commits: string[] = [];
+    const pool = (store as unknown as { pool: pg.Pool }).pool;
+    const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
+    (pool as unknown as { connect: () => Promise<pg.PoolClient> }).connect = async () => {
+      const client = await connect();
+      if (!(client as unknown as { wrapped?: boolean }).wrapped) {
+        const query = client.query.bind(client) as (...args: unknown[]) => Promise<pg.QueryResult>;
+        Object.assign(client, {
+          wrapped: true,
+          query: async (...args: unknown[]) => {
+            if (args[0] === 'COMMIT') commits.push((await query('SHOW synchronous_commit')).rows[0].synchronous_commit as string);
+            return query(...args);
+          },
+        });
+      }
+      return client;
+    };
+    try {
+      await store.init();
+      commits.length = 0; // init's own transaction
+      const id = await store.receive({ channel: 'c', receivedAt: 1, sourceKind: 'test', raw: Buffer.from('x') });
+      await store.updateMessage(id, { status: 'TRANSFORMED' });
+      await store.setDelivery(id, 'd', { status: 'SENT' });
+      await Promise.all([store.saveContent(id, 'sent', 'y', 'text/plain'), store.receive({ channel: 'c', receivedAt: 2, sourceKind: 'test', raw: Buffer.from('z') })]);
+      await store.markForReprocess(id, 'asked');
+      expect(commits).toEqual(['on', 'off', 'off', 'on', 'on']);
+      expect(store.stats()).toMatchObject({ durableTransactions: 3 });
+    } finally {
+      await store.close();
+      const admin = new pg.Client({ connectionString: URL });
+      await admin.connect();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.end();
+    }
+  });
+
   it('rejects schema names that are not plain identifiers', () => {
     expect(() => new PostgresStore({ url: URL, schema: 'x; DROP TABLE y' })).toThrow(/invalid schema/);
   });

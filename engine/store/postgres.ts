@@ -329,7 +329,7 @@ export class PostgresStore implements MessageStore {
       if ((await c.query(this.sql.reprocess, [now, id])).rowCount === 0) throw new MessageNotFoundError(id);
       await c.query(this.sql.clearDeliveries, [id]);
       await this.event(c, id, { kind: 'reprocess', detail: reason }, now);
-    });
+    }, true); // durable: a user's request, nothing else would redo it
   }
 
   async get(id: string): Promise<MessageDetail | undefined> {

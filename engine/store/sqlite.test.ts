@@ -51,6 +51,25 @@ const harness: StoreHarness = {
 describeStore(harness);
 
 describe('sqlite specifics', () => {
+  it('a checkpoint worker that dies is reported, SQLite checkpoints by itself again, and close() still returns', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-store-'));
+    const errors: string[] = [];
+    const store = new SqliteStore({ dataDir: dir, onCheckpointError: (m) => errors.push(m) });
+    try {
+      await store.init();
+      await (store as unknown as { checkpointer: { kill(): Promise<void> } }).checkpointer.kill();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(errors.join()).toContain('checkpoint worker stopped');
+      expect((store as unknown as { db: Database.Database }).db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+      await store.receive({ channel: 'c', receivedAt: 1, sourceKind: 'test', raw: Buffer.from('x') });
+      const closed = store.close().then(() => 'closed');
+      expect(await Promise.race([closed, new Promise((r) => setTimeout(() => r('hung'), 3000))])).toBe('closed');
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('checkpoints on its worker thread: the WAL reaches the database file while the store is open, and is gone after close', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-store-'));
     const store = new SqliteStore({ dataDir: dir, checkpointIntervalMs: 20 });
@@ -61,10 +80,11 @@ describe('sqlite specifics', () => {
       const before = statSync(store.file).size;
       const raw = Buffer.alloc(2000, 65);
       for (let i = 0; i < 20; i++) await Promise.all(Array.from({ length: 50 }, () => store.receive({ channel: 'c', receivedAt: 1, sourceKind: 'test', raw })));
+      const rounds = (): number => (store as unknown as { checkpointer: { rounds: number } }).checkpointer.rounds;
       const deadline = Date.now() + 5000;
-      while (statSync(store.file).size < before + 1_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while ((statSync(store.file).size < before + 1_000_000 || rounds() === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(statSync(store.file).size).toBeGreaterThan(before + 1_000_000); // 1,000 × 2 KB copied out of the WAL
-      expect((store as unknown as { checkpointer: { rounds: number } }).checkpointer.rounds).toBeGreaterThan(0);
+      expect(rounds()).toBeGreaterThan(0);
     } finally {
       await store.close();
     }
@@ -78,16 +98,22 @@ describe('sqlite specifics', () => {
     try {
       await store.init();
       const db = (store as unknown as { db: Database.Database }).db;
-      const mode = (): unknown => db.pragma('synchronous', { simple: true });
+      // The mode each COMMIT runs under (2 = FULL: fsync of the WAL; 1 = NORMAL: none).
+      const commits: unknown[] = [];
+      const exec = db.exec.bind(db);
+      db.exec = (sql: string) => {
+        if (sql === 'COMMIT') commits.push(db.pragma('synchronous', { simple: true }));
+        return exec(sql);
+      };
       const id = await store.receive({ channel: 'c', receivedAt: 1, sourceKind: 'test', raw: Buffer.from('x') });
-      expect(mode()).toBe(2); // FULL: the ACK waits for it
       await store.updateMessage(id, { status: 'TRANSFORMED' });
       await store.saveContent(id, 'transformed', 'y', 'text/plain');
-      expect(mode()).toBe(1); // NORMAL: bookkeeping recovery can redo
+      const second = await store.receive({ channel: 'c', receivedAt: 2, sourceKind: 'test', raw: Buffer.from('z') });
       // Bookkeeping that shares a batch with an intake is fsynced with it.
-      await Promise.all([store.setDelivery(id, 'd', { status: 'SENT' }), store.receive({ channel: 'c', receivedAt: 2, sourceKind: 'test', raw: Buffer.from('z') })]);
-      expect(mode()).toBe(2);
-      expect(store.stats()).toMatchObject({ transactions: 4, durableTransactions: 2 });
+      await Promise.all([store.setDelivery(id, 'd', { status: 'SENT' }), store.receive({ channel: 'c', receivedAt: 3, sourceKind: 'test', raw: Buffer.from('w') })]);
+      await store.markForReprocess(second, 'asked'); // a user's request: nothing would redo it
+      expect(commits).toEqual([2, 1, 1, 2, 2, 2]);
+      expect(store.stats()).toMatchObject({ transactions: 6, durableTransactions: 4 });
       const normal = new SqliteStore({ file: path.join(dir, 'normal.db'), synchronous: 'NORMAL' });
       await normal.init();
       await normal.receive({ channel: 'c', receivedAt: 1, sourceKind: 'test', raw: Buffer.from('x') });

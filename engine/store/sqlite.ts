@@ -42,7 +42,7 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number;
   /** How often the background checkpointer copies the WAL into the database (default 100 ms). */
   readonly checkpointIntervalMs?: number;
-  /** Told about a failed background checkpoint (the next one retries). */
+  /** Told about a failed background checkpoint (the next one retries) or a checkpoint worker that died. */
   readonly onCheckpointError?: (message: string) => void;
 }
 
@@ -210,11 +210,21 @@ export class SqliteStore implements MessageStore {
     }
     this.st = Object.fromEntries(Object.entries(SQL).map(([k, sql]) => [k, db.prepare(sql)])) as Statements;
     const runner = new SqliteRunner(db, this.options.synchronous !== 'NORMAL');
+    try {
+      this.checkpointer = new Checkpointer({
+        file: this.file, intervalMs: this.options.checkpointIntervalMs, onError: this.options.onCheckpointError,
+        onRound: () => { runner.catchUp = true; },
+        onExit: (code) => {
+          // Without the worker the WAL would grow without bound: SQLite checkpoints itself again.
+          if (!this.closed) db.pragma('wal_autocheckpoint = 1000');
+          this.options.onCheckpointError?.(`checkpoint worker stopped (exit code ${code}); checkpoints run inside commits again`);
+        },
+      });
+    } catch (error) {
+      db.close();
+      throw error;
+    }
     this.batcher = new GroupCommit(runner, { maxBatch: this.options.maxBatch });
-    this.checkpointer = new Checkpointer({
-      file: this.file, intervalMs: this.options.checkpointIntervalMs, onError: this.options.onCheckpointError,
-      onRound: () => { runner.catchUp = true; },
-    });
     this.db = db;
   }
 
@@ -305,7 +315,7 @@ export class SqliteStore implements MessageStore {
       if (st.reprocess.run(now, id).changes === 0) throw new MessageNotFoundError(id);
       st.clearDeliveries.run(id);
       this.event(st, id, { kind: 'reprocess', detail: reason }, now);
-    });
+    }, true); // durable: a user's request, nothing else would redo it
   }
 
   async get(id: string): Promise<MessageDetail | undefined> {
