@@ -1,4 +1,4 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { zDuration } from '../../duration.js';
@@ -63,9 +63,41 @@ registerComponent({
   },
 });
 
+/**
+ * fsync of a directory, shared: a rename is durable only once its directory is synced, and
+ * one fsync covers every rename done before it started, so concurrent writers share one
+ * (the same idea as the store's group commit).
+ */
+class DirSync {
+  private running: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+
+  constructor(private readonly dir: string) {}
+
+  /** Resolves after an fsync of the directory that started after this call. */
+  sync(): Promise<void> {
+    if (!this.running) return (this.running = this.once().finally(() => { this.running = undefined; }));
+    // One is running but may have started before our rename: wait for the one after it.
+    this.next ??= this.running.catch(() => undefined).then(() => {
+      this.next = undefined;
+      return this.sync();
+    });
+    return this.next;
+  }
+
+  private async once(): Promise<void> {
+    const handle = await open(this.dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
 registerComponent({
   kind: 'destination', name: 'file',
-  description: 'Writes each message to a file (written to a temporary name, fsynced, then renamed).',
+  description: 'Writes each message to a file: written to a temporary name and fsynced, renamed, then the directory fsynced, so SENT means on disk.',
   schema: z.object({
     dir: z.string(),
     name: z.string().default('{id}.hl7').describe('file name template: {id} {channel} {controlId} {messageType} {date} or an HL7 path like {MSH-4}'),
@@ -74,6 +106,7 @@ registerComponent({
   create: (o): Destination => {
     // The directory is created once, not per message (a template may name subdirectories).
     const made = new Set<string>();
+    const dirSyncs = new Map<string, DirSync>();
     return {
       async send(env) {
         const name = fillTemplate(o.name, env, true);
@@ -88,6 +121,9 @@ registerComponent({
           // flush: fsync before close, so the rename never exposes a file whose data is not on disk.
           await writeFile(tmp, contentText(env.content), { flush: true });
           await rename(tmp, target);
+          let dirSync = dirSyncs.get(dir);
+          if (!dirSync) dirSyncs.set(dir, (dirSync = new DirSync(dir)));
+          await dirSync.sync();
         };
         try {
           try {
