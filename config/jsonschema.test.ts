@@ -96,7 +96,7 @@ describe('channel JSON Schema', () => {
     expect(s.additionalProperties).toBe(false);
     expect(s.required).toEqual(['name', 'source', 'destinations']);
     expect(Object.keys(s.properties as object)).toEqual([
-      'name', 'description', 'enabled', 'source', 'respondFrom', 'dataType', 'duplicates', 'orderingKey', 'filter', 'steps', 'route', 'destinations',
+      'name', 'description', 'enabled', 'source', 'respondFrom', 'dataType', 'duplicates', 'maxBacklog', 'orderingKey', 'filter', 'steps', 'route', 'destinations',
     ]);
   });
 

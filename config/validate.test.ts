@@ -28,6 +28,7 @@ describe('a valid channel', () => {
       respondFrom: 'received',
       dataType: 'hl7v2',
       duplicates: { enabled: true, window: 86_400_000 },
+      maxBacklog: 10_000,
       orderingKey: 'PID-3.1',
       steps: [],
       route: [{ to: ['out'], continue: false }],
@@ -105,7 +106,7 @@ describe('errors', () => {
       'channels/bad.yaml:5:1 respondFrom: invalid value "recieved" (did you mean "received"? expected one of: received, processed, delivered)',
       'channels/bad.yaml:6:15 duplicates.window: expected a duration: a number and a unit, e.g. 500ms, 30s, 5m, 24h or 30d',
       'channels/bad.yaml:7:1 orderingKey: invalid HL7 path "PIDX": expected SEG[n]-field[rep].component.subcomponent, e.g. PID-3[2].1',
-      'channels/bad.yaml:8:1 destination: unknown key "destination" (did you mean "destinations"? expected one of: name, description, enabled, source, respondFrom, dataType, duplicates, orderingKey, filter, steps, route, destinations)',
+      'channels/bad.yaml:8:1 destination: unknown key "destination" (did you mean "destinations"? expected one of: name, description, enabled, source, respondFrom, dataType, duplicates, maxBacklog, orderingKey, filter, steps, route, destinations)',
     ]);
     expect(r.channels).toEqual([]);
   });
