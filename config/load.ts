@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { z } from 'zod';
+import { getComponent } from '../engine/registry.js';
 import { pathKey, sortErrors, type ConfigError, type ConfigPath, type Problem } from './errors.js';
 import { crossCheck, type CheckedChannel } from './crossref.js';
 import { displayPath, expandChannelPatterns, yamlFilesIn } from './files.js';
@@ -93,14 +94,17 @@ function resolveEngine(file: EngineFile, path: string | undefined, cwd: string):
     channels: file.channels,
     log: file.log,
     connections: file.connections as Record<string, ComponentRef>,
-    defaults: { queue: mergeQueue(BUILTIN_QUEUE, file.defaults.queue) },
+    defaults: { queue: mergeQueue(BUILTIN_QUEUE, file.defaults.queue), queueWritten: file.defaults.queue },
   };
 }
 
 function resolveChannel(f: ChannelFile, engine: EngineConfig): ChannelConfig {
   const destinations: Record<string, DestinationConfig> = {};
   for (const [name, d] of Object.entries(f.destinations)) {
-    destinations[name] = { name, component: d.component, options: d.options, queue: mergeQueue(engine.defaults.queue, d.queue) };
+    // Built-ins < the component's own defaults < the engine file's defaults.queue < this block.
+    const own = getComponent('destination', d.component)?.queueDefaults;
+    const base = own ? mergeQueue(mergeQueue(BUILTIN_QUEUE, own), engine.defaults.queueWritten) : engine.defaults.queue;
+    destinations[name] = { name, component: d.component, options: d.options, queue: mergeQueue(base, d.queue) };
   }
   const route = f.route ?? [{ to: Object.keys(destinations), continue: false }];
   return { ...f, route, destinations };

@@ -114,7 +114,8 @@ export interface EngineConfig {
   readonly log: { readonly level: LogLevel };
   /** Name → the registered connection type and its validated options. */
   readonly connections: Record<string, ComponentRef>;
-  readonly defaults: { readonly queue: QueueConfig };
+  /** `queue`: built-ins merged with the engine file's; `queueWritten`: what the file itself set. */
+  readonly defaults: { readonly queue: QueueConfig; readonly queueWritten?: QueueOverrides };
 }
 
 const HL7_PATH_HINT = 'expected an HL7 path like PID-3.1 or PID-3[1].1';

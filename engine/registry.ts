@@ -24,6 +24,11 @@ export interface ComponentSpec<K extends ComponentKind = ComponentKind, S extend
   readonly example?: string;
   /** Builds the runtime object from validated options. */
   readonly create: (options: z.output<S>, ctx: CreateContext) => I;
+  /**
+   * Destinations: queue settings that suit this kind better than the built-in ones. They sit
+   * under the engine file's `defaults.queue` and the destination's own `queue:` block.
+   */
+  readonly queueDefaults?: { readonly concurrency?: number };
 }
 
 /** What a factory may use: the engine's logger, data directory and named connections. */

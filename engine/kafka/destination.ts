@@ -30,9 +30,10 @@ registerComponent({
     "patient's events stay in order on one partition. A broker that is down or slow is a transient failure:",
     'the message is QUEUED and retried, nothing is lost. Batching (`linger`, `maxBatch`) is set on the connection.',
     'Throughput comes from deliveries in flight: the records of concurrent deliveries share one produce request (one',
-    'request in flight per connection, which keeps the idempotent producer in order), so with the queue\'s default',
-    '`concurrency: 1` each message costs a broker round trip. Set `queue: { concurrency: 64 }` or so; the queue still',
-    "delivers each key (patient) in order.",
+    'request in flight per connection, which keeps the idempotent producer in order). So a Kafka destination\'s queue',
+    '`concurrency` defaults to 256, not 1 (with 1, each message would cost a broker round trip); the engine file\'s',
+    '`defaults.queue` or the destination\'s `queue:` block can set another. The queue still delivers each key (patient)',
+    'in order, one message at a time.',
     'Faults no retry fixes are permanent (straight to ERROR): a rendered topic name Kafka does not allow',
     '(`[a-zA-Z0-9._-]`, at most 249 characters; placeholders have other characters replaced by `_`), more than',
     '`maxTopics` topics, and the broker errors INVALID_TOPIC_EXCEPTION, TOPIC_AUTHORIZATION_FAILED, POLICY_VIOLATION,',
@@ -40,6 +41,7 @@ registerComponent({
     'can duplicate records on the partitions that did succeed (consumers tell them apart by `sluice-message-id`).',
   ].join('\n'),
   example: "kafka: { topic: 'hl7.{MSH-9.1}.{MSH-4}', connection: local-kafka }",
+  queueDefaults: { concurrency: 256 },
   create: (o, ctx): Destination => {
     let lease: ConnectionLease | undefined;
     const written = new Set<string>();
