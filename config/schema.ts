@@ -164,7 +164,7 @@ function queueSchema() {
           factor: z.number().min(1).optional().meta({ description: 'Multiplier per attempt (default 2).' }),
         })
         .optional(),
-      concurrency: int(1).optional().meta({ description: 'Deliveries in flight at once across ordering keys (default 1); one key\'s messages still go one at a time, in order.' }),
+      concurrency: int(1).optional().meta({ description: 'Deliveries in flight at once across ordering keys (default 1; Kafka destinations 256, as their records share produce requests). One key\'s messages still go one at a time, in order. Set in the engine file\'s defaults.queue, it applies to every destination kind, Kafka included.' }),
     })
     .meta({ description: 'Queueing and retries; fields left out come from the engine defaults.queue.' });
 }

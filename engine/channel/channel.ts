@@ -103,7 +103,12 @@ export class Channel {
   async pause(): Promise<void> {
     if (this.stateValue !== 'started') return;
     this.closing = true;
-    await this.def.source.stop();
+    try {
+      await this.def.source.stop();
+    } catch (err) {
+      this.closing = false; // still started: intakes may wait for room again
+      throw err;
+    }
     this.stateValue = 'paused';
   }
 

@@ -73,6 +73,7 @@ export class Checkpointer {
     };
     this.worker.on('message', (m: { log?: number; checkpointed?: number; error?: string }) => {
       if (m.error !== undefined) return report(m.error);
+      this.lastError = { message: '', at: 0 }; // recovered: the next failure is news
       this.rounds++;
       if ((m.log ?? 0) > 0) options.onRound?.(m.log ?? 0, m.checkpointed ?? 0);
     });

@@ -31,7 +31,10 @@ export function channelConfig(t: TestChannel): ChannelConfig {
   const destinations: ChannelConfig['destinations'] = {};
   for (const [name, block] of Object.entries(t.destinations)) {
     const { queue, ...rest } = block;
-    destinations[name] = { name, ...ref('destination', rest), queue: { ...BUILTIN_QUEUE, ...queue, backoff: { ...BUILTIN_QUEUE.backoff, ...queue?.backoff } } };
+    const component = ref('destination', rest);
+    // As config/load.ts does: built-ins < the component's own queue defaults < this block.
+    const own = getComponent('destination', component.component)?.queueDefaults;
+    destinations[name] = { name, ...component, queue: { ...BUILTIN_QUEUE, ...own, ...queue, backoff: { ...BUILTIN_QUEUE.backoff, ...queue?.backoff } } };
   }
   return {
     name: t.name ?? 'test',

@@ -113,17 +113,27 @@ registerComponent({
         const target = path.join(o.dir, name);
         const tmp = `${target}.${process.pid}.tmp`;
         const dir = path.dirname(target);
+        const syncDir = (d: string): Promise<void> => {
+          let dirSync = dirSyncs.get(d);
+          if (!dirSync) dirSyncs.set(d, (dirSync = new DirSync(d)));
+          return dirSync.sync();
+        };
         const write = async (): Promise<void> => {
           if (!made.has(dir)) {
-            await mkdir(dir, { recursive: true });
+            const created = await mkdir(dir, { recursive: true });
+            // A new directory's entry is durable only once its parent is synced (each level made).
+            if (created !== undefined) {
+              for (let d = dir; ; d = path.dirname(d)) {
+                await syncDir(path.dirname(d));
+                if (d === created || path.dirname(d) === d) break;
+              }
+            }
             made.add(dir);
           }
           // flush: fsync before close, so the rename never exposes a file whose data is not on disk.
           await writeFile(tmp, contentText(env.content), { flush: true });
           await rename(tmp, target);
-          let dirSync = dirSyncs.get(dir);
-          if (!dirSync) dirSyncs.set(dir, (dirSync = new DirSync(dir)));
-          await dirSync.sync();
+          await syncDir(dir);
         };
         try {
           try {

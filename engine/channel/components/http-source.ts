@@ -17,6 +17,8 @@ registerComponent({
   example: 'http: { port: 8081, path: /hl7 }',
   create: (o, ctx): Source => {
     let server: http.Server | undefined;
+    /** Set by stop(): answers close their connection, so keep-alive clients cannot hold close() open. */
+    let stopping: http.Server | undefined;
     const handle = (intake: Intake) => (req: http.IncomingMessage, res: http.ServerResponse): void => {
       const url = new URL(req.url ?? '/', 'http://x');
       if (url.pathname !== o.path) { res.writeHead(404).end(); return; }
@@ -41,6 +43,10 @@ registerComponent({
         if (tooLarge) return;
         intake(Buffer.concat(chunks), { kind: 'http', peer: `${req.socket.remoteAddress}:${req.socket.remotePort}` }).then((outcome) => {
           const code = outcome.status === 'accepted' ? 200 : outcome.status === 'rejected' ? 422 : 503;
+          if (stopping) {
+            res.setHeader('connection', 'close');
+            res.once('finish', () => stopping?.closeIdleConnections());
+          }
           res.writeHead(code, { 'content-type': outcome.ack ? 'x-application/hl7-v2+er7' : 'text/plain; charset=utf-8', ...(outcome.messageId ? { 'x-sluice-message-id': outcome.messageId } : {}) });
           res.end(outcome.ack ?? outcome.text ?? '');
         }, (err: unknown) => {
@@ -59,7 +65,9 @@ registerComponent({
       async stop() {
         const s = server;
         server = undefined;
+        stopping = s;
         if (s) await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeIdleConnections(); });
+        stopping = undefined;
       },
     };
   },
