@@ -9,6 +9,7 @@ import { Engine } from '../engine.js';
 import { parseHl7 } from '../hl7/index.js';
 import { silentLogger } from '../log.js';
 import { MllpSender } from '../mllp/index.js';
+import { openStore } from '../store/index.js';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -224,6 +225,37 @@ describe('channel: recovery and reprocess', () => {
     const [m] = await second.store.search({ channel: 'test', controlId: 'W1' });
     await eventually(async () => (await second.store.get(m!.id))!.status === 'SENT', 5_000, 'SENT');
   });
+
+  it('recovers a large backlog a part at a time (queues never hold more than maxBacklog), in order per patient, new messages after it', async () => {
+    const config = await tempEngineConfig();
+    const store = await openStore({ dataDir: config.dataDir });
+    open.push({ close: () => store.close() });
+    // 60 messages left RECEIVED by a "crash", for 3 patients.
+    const raw = (i: number) => Buffer.from(adt(`R${i}`, `MRN${i % 3}`));
+    for (let i = 0; i < 60; i++) await store.receive({ channel: 'test', receivedAt: i, sourceKind: 'mllp', controlId: `R${i}`, sender: 'A^B', orderingKey: `MRN${i % 3}`, raw: raw(i) });
+    const { sink: http, url } = await sink();
+    let gate = false;
+    http.respond = () => ({ status: gate ? 200 : 503 });
+    const engine = await Engine.open(config, silentLogger, store);
+    open.push({ close: () => engine.stop() });
+    const channel = engine.deploy(channelConfig({ source: { mllp: { port: 0 } }, maxBacklog: 5, destinations: { out: { http: { url }, queue: { maxAttempts: 1000, backoff: { initial: 20, max: 40, factor: 2 }, concurrency: 3 } } } }));
+    await channel.start();
+    await new Promise((r) => setTimeout(r, 300));
+    // Only maxBacklog (5, plus one per key lane already past the gate) were taken up; the rest
+    // wait, unread, still RECEIVED, and counted in the backlog.
+    const untouched = await store.search({ channel: 'test', status: 'RECEIVED', limit: 100 });
+    expect(untouched.length).toBeGreaterThanOrEqual(60 - 8);
+    expect(channel.backlog()).toBeGreaterThanOrEqual(60);
+    // A new message for patient 0 goes after its recovered ones.
+    const s = new MllpSender({ host: '127.0.0.1', port: mllpPort(engine) });
+    const late = s.send(adt('NEW', 'MRN0'));
+    gate = true;
+    expect((await late).code).toBe('AA');
+    await s.close();
+    await eventually(() => http.bodies.length >= 61, 10_000, 'all delivered');
+    const order = http.bodies.map((b) => parseHl7(b).controlId).filter((id) => id === 'NEW' || Number(id.slice(1)) % 3 === 0);
+    expect(order).toEqual([...Array.from({ length: 20 }, (_, k) => `R${k * 3}`), 'NEW']);
+  }, 20_000);
 
   it('reprocess keeps the id and delivers again', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-re-'));

@@ -216,29 +216,48 @@ export class Channel {
     await this.resume({ message: detail, deliveries: [] }, detail.raw);
   }
 
+  /**
+   * Takes every unfinished message's place in its key's lane before the source starts (so
+   * new messages queue behind them), but loads and processes each one only when the
+   * destination queues hold fewer than maxBacklog: a long outage's thousands of pending
+   * messages do not all sit in memory at once. Meanwhile backlog() counts them, so intake
+   * waits until recovery has caught up.
+   */
   private async recover(): Promise<void> {
     const pending = await this.store.pending(this.name);
     if (pending.length === 0) return;
     this.logger.info({ count: pending.length }, 'resuming unfinished messages');
-    for (const work of pending) {
-      const detail = await this.store.get(work.message.id);
-      if (detail) void this.resume(work, detail.raw);
-    }
+    for (const work of pending) void this.resume(work, undefined, true);
   }
 
-  private resume(work: PendingWork, raw: Uint8Array): Promise<Processed> {
+  private queued(): number {
+    let n = 0;
+    for (const q of this.queues.values()) n += q.pending;
+    return n;
+  }
+
+  /** `raw` when the caller has it; else it is read from the store when the message's turn comes. */
+  private resume(work: PendingWork, raw?: Uint8Array, throttled = false): Promise<Processed> {
     const m = work.message;
-    let input: ParsedInput;
-    try {
-      input = this.parse(raw, { kind: m.sourceKind, peer: m.peer, sourceId: m.controlId });
-    } catch (err) {
-      return this.store.updateMessage(m.id, { status: 'ERROR', error: (err as Error).message }).then(() => ({ status: 'FAILED' as const, error: (err as Error).message }));
-    }
-    const env: Envelope = {
-      id: m.id, channel: this.name, receivedAt: m.receivedAt, source: { kind: m.sourceKind, peer: m.peer, controlId: m.controlId, sender: m.sender },
-      raw, content: input.content, key: m.orderingKey ?? '', warnings: [], stages: [{ stage: 'resumed', at: Date.now() }],
-    };
-    return this.track(this.pipeline.run(env.key ?? '', () => this.process(env, work)));
+    return this.track(this.pipeline.run(m.orderingKey ?? '', async (): Promise<Processed> => {
+      while (throttled && this.queued() >= this.def.maxBacklog && !this.closing) await new Promise((r) => setTimeout(r, 10));
+      // Stopping: leave it in the store (still RECEIVED or QUEUED) for the next start.
+      if (throttled && this.closing) return { status: 'FAILED', error: 'channel stopped before this message was resumed' };
+      const bytes = raw ?? (await this.store.get(m.id))?.raw;
+      if (!bytes) return { status: 'FAILED', error: 'message no longer in the store' };
+      let input: ParsedInput;
+      try {
+        input = this.parse(bytes, { kind: m.sourceKind, peer: m.peer, sourceId: m.controlId });
+      } catch (err) {
+        await this.store.updateMessage(m.id, { status: 'ERROR', error: (err as Error).message });
+        return { status: 'FAILED', error: (err as Error).message };
+      }
+      const env: Envelope = {
+        id: m.id, channel: this.name, receivedAt: m.receivedAt, source: { kind: m.sourceKind, peer: m.peer, controlId: m.controlId, sender: m.sender },
+        raw: bytes, content: input.content, key: m.orderingKey ?? '', warnings: [], stages: [{ stage: 'resumed', at: Date.now() }],
+      };
+      return this.process(env, work);
+    }));
   }
 
   private track<T>(p: Promise<T>): Promise<T> {

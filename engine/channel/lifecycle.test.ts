@@ -1,3 +1,4 @@
+import http from 'node:http';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { adt, channelConfig, tempEngineConfig } from '../../test/helpers/channel.js';
@@ -213,4 +214,25 @@ describe('bounded backlog and shutdown', () => {
     const c2 = await engine.store.get((await messageOf(engine.store, 'C2', 'a')).id);
     expect(c2!.deliveries[0]).toMatchObject({ destination: 'b', status: 'QUEUED' });
   }, 25_000);
+});
+
+describe('http source connection cap', () => {
+  it('closes connections beyond maxConnections, so requests waiting for room stay bounded', async () => {
+    const { sink, url } = await httpSink();
+    sink.respond = () => ({ status: 503 });
+    const engine = await startEngine({ source: { http: { port: 0, maxConnections: 1 } }, maxBacklog: 1, destinations: { out: { http: { url }, queue: FAST_QUEUE } } });
+    const port = httpPort(engine);
+    const post = (id: string, mrn: string) => new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', agent: false }, (res) => { res.resume(); resolve(res.statusCode!); });
+      req.on('error', reject);
+      req.end(adt(id, mrn));
+    });
+    expect(await post('K1', 'MRN1')).toBe(200);
+    await eventually(async () => engine.channel('test')!.backlog() === 1, 5_000, 'one delivery retrying');
+    const waiting = post('K2', 'MRN2').catch((e: Error) => e.message); // holds the one connection
+    await new Promise((r) => setTimeout(r, 200));
+    await expect(post('K3', 'MRN3')).rejects.toThrow(/socket hang up|ECONNRESET/);
+    await engine.channel('test')!.stop();
+    expect(await waiting).toBe(503);
+  });
 });

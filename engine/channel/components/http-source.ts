@@ -8,6 +8,7 @@ const schema = z.object({
   host: z.string().default('127.0.0.1'),
   path: z.string().default('/').describe('URL path that accepts POSTed messages'),
   maxBodyBytes: z.number().int().positive().default(16 * 1024 * 1024),
+  maxConnections: z.number().int().positive().default(256).describe('connections at once; more are closed at once (bounds the requests that wait while the channel backlog is full)'),
 }).strict();
 
 registerComponent({
@@ -59,6 +60,7 @@ registerComponent({
       describe: () => `http ${o.host}:${(server?.address() as { port?: number } | null)?.port ?? o.port}${o.path}`,
       async start(intake) {
         const s = http.createServer(handle(intake));
+        s.maxConnections = o.maxConnections;
         server = s;
         await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(o.port, o.host, () => resolve()); });
       },
