@@ -21,7 +21,7 @@ import type {
  * WAL mode FULL fsyncs the WAL at the commit, so an ACKed message survives a power loss or OS
  * crash, not only a process crash. Bookkeeping-only batches run at NORMAL (no fsync): recovery
  * redoes them, and the next FULL commit's fsync covers them (README.md, "Durability").
- * Group commit makes FULL affordable: one fsync per batch (engine/store/bench.ts).
+ * Group commit makes FULL affordable: one fsync per batch (bench/store.ts).
  *
  * better-sqlite3 is synchronous: every statement, and each group-commit transaction, runs to
  * completion on the event loop, so no other code can observe a transaction half done.

@@ -10,10 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { generateKey } from './crypto.js';
-import { PostgresStore } from './postgres.js';
-import { SqliteStore } from './sqlite.js';
-import type { MessageStore, NewMessage, StoreStats } from './types.js';
+import { generateKey } from '../engine/store/crypto.js';
+import { PostgresStore } from '../engine/store/postgres.js';
+import { SqliteStore } from '../engine/store/sqlite.js';
+import type { MessageStore, NewMessage, StoreStats } from '../engine/store/types.js';
 
 const { values: args } = parseArgs({
   options: {
