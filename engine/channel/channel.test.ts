@@ -257,6 +257,36 @@ describe('channel: recovery and reprocess', () => {
     expect(order).toEqual([...Array.from({ length: 20 }, (_, k) => `R${k * 3}`), 'NEW']);
   }, 20_000);
 
+  it('recovery stays within maxBacklog when every pending message has its own patient (lanes run at once)', async () => {
+    const config = await tempEngineConfig();
+    const store = await openStore({ dataDir: config.dataDir });
+    open.push({ close: () => store.close() });
+    for (let i = 0; i < 40; i++) await store.receive({ channel: 'test', receivedAt: i, sourceKind: 'mllp', controlId: `P${i}`, sender: 'A^B', orderingKey: `MRN${i}`, raw: Buffer.from(adt(`P${i}`, `MRN${i}`)) });
+    const { sink: http, url } = await sink();
+    http.respond = () => ({ status: 503 });
+    const engine = await Engine.open(config, silentLogger, store);
+    open.push({ close: () => engine.stop() });
+    const channel = engine.deploy(channelConfig({ source: { mllp: { port: 0 } }, maxBacklog: 5, destinations: { out: { http: { url }, queue: { maxAttempts: 1000, backoff: { initial: 20, max: 40, factor: 2 } } } } }));
+    await channel.start();
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await store.search({ channel: 'test', status: 'RECEIVED', limit: 100 })).length).toBeGreaterThanOrEqual(40 - 5);
+  });
+
+  it('a channel started again after stop() resumes what the store holds for it', async () => {
+    const config = await tempEngineConfig();
+    const store = await openStore({ dataDir: config.dataDir });
+    open.push({ close: () => store.close() });
+    const { sink: http, url } = await sink();
+    const engine = await Engine.open(config, silentLogger, store);
+    open.push({ close: () => engine.stop() });
+    const channel = engine.deploy(channelConfig({ source: { mllp: { port: 0 } }, destinations: { out: { http: { url } } } }));
+    await channel.start();
+    await channel.stop();
+    for (let i = 0; i < 3; i++) await store.receive({ channel: 'test', receivedAt: i, sourceKind: 'mllp', controlId: `S${i}`, sender: 'A^B', orderingKey: `MRN${i}`, raw: Buffer.from(adt(`S${i}`, `MRN${i}`)) });
+    await channel.start();
+    await eventually(async () => (await store.search({ channel: 'test', status: 'SENT' })).length === 3, 5_000, 'all 3 SENT');
+  });
+
   it('reprocess keeps the id and delivers again', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-re-'));
     const { engine, channel } = await startEngine({ source: { mllp: { port: 0 } }, destinations: { out: { file: { dir, name: '{controlId}-{receivedAt}-{id}.hl7' } } } });

@@ -65,6 +65,8 @@ export class Channel {
   private waitingForRoom = 0;
   /** Set from the start of pause()/stop(): intakes waiting for room give up, so the source can stop. */
   private closing = false;
+  /** Recovered messages being read and processed, not yet in a queue: they count against maxBacklog. */
+  private resuming = 0;
 
   constructor(
     readonly def: ChannelDefinition,
@@ -82,11 +84,12 @@ export class Channel {
   /** Resumes unfinished work from the store, then starts the source. */
   async start(): Promise<void> {
     if (this.stateValue === 'started') return;
+    // Before recover(): its lanes give up while `closing` is still set from the last stop().
+    this.closing = false;
     if (this.stateValue === 'stopped') {
       for (const q of this.queues.values()) q.resume();
       await this.recover();
     }
-    this.closing = false;
     await this.def.source.start(this.intake, this);
     this.stateValue = 'started';
     this.logger.info({ source: this.def.source.describe() }, 'channel started');
@@ -240,24 +243,36 @@ export class Channel {
   private resume(work: PendingWork, raw?: Uint8Array, throttled = false): Promise<Processed> {
     const m = work.message;
     return this.track(this.pipeline.run(m.orderingKey ?? '', async (): Promise<Processed> => {
-      while (throttled && this.queued() >= this.def.maxBacklog && !this.closing) await new Promise((r) => setTimeout(r, 10));
+      // Lanes of different keys run at once: each takes its place (resuming) before it loads.
+      while (throttled && this.queued() + this.resuming >= this.def.maxBacklog && !this.closing) await new Promise((r) => setTimeout(r, 10));
       // Stopping: leave it in the store (still RECEIVED or QUEUED) for the next start.
       if (throttled && this.closing) return { status: 'FAILED', error: 'channel stopped before this message was resumed' };
-      const bytes = raw ?? (await this.store.get(m.id))?.raw;
-      if (!bytes) return { status: 'FAILED', error: 'message no longer in the store' };
-      let input: ParsedInput;
+      if (throttled) this.resuming++;
       try {
-        input = this.parse(bytes, { kind: m.sourceKind, peer: m.peer, sourceId: m.controlId });
-      } catch (err) {
-        await this.store.updateMessage(m.id, { status: 'ERROR', error: (err as Error).message });
-        return { status: 'FAILED', error: (err as Error).message };
+        return await this.resumeNow(work, raw);
+      } finally {
+        if (throttled) this.resuming--;
       }
-      const env: Envelope = {
-        id: m.id, channel: this.name, receivedAt: m.receivedAt, source: { kind: m.sourceKind, peer: m.peer, controlId: m.controlId, sender: m.sender },
-        raw: bytes, content: input.content, key: m.orderingKey ?? '', warnings: [], stages: [{ stage: 'resumed', at: Date.now() }],
-      };
-      return this.process(env, work);
     }));
+  }
+
+  /** Reads (unless given), parses and processes one stored message, keeping its id. */
+  private async resumeNow(work: PendingWork, raw?: Uint8Array): Promise<Processed> {
+    const m = work.message;
+    const bytes = raw ?? (await this.store.get(m.id))?.raw;
+    if (!bytes) return { status: 'FAILED', error: 'message no longer in the store' };
+    let input: ParsedInput;
+    try {
+      input = this.parse(bytes, { kind: m.sourceKind, peer: m.peer, sourceId: m.controlId });
+    } catch (err) {
+      await this.store.updateMessage(m.id, { status: 'ERROR', error: (err as Error).message });
+      return { status: 'FAILED', error: (err as Error).message };
+    }
+    const env: Envelope = {
+      id: m.id, channel: this.name, receivedAt: m.receivedAt, source: { kind: m.sourceKind, peer: m.peer, controlId: m.controlId, sender: m.sender },
+      raw: bytes, content: input.content, key: m.orderingKey ?? '', warnings: [], stages: [{ stage: 'resumed', at: Date.now() }],
+    };
+    return this.process(env, work);
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
