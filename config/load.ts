@@ -8,7 +8,7 @@ import { displayPath, expandChannelPatterns, yamlFilesIn } from './files.js';
 import { issuesToProblems, parseWith } from './issues.js';
 import {
   BUILTIN_QUEUE, channelValidator, engineSchema, mergeQueue,
-  type ChannelConfig, type ChannelFile, type DestinationConfig, type EngineConfig, type EngineFile,
+  type ChannelConfig, type ChannelFile, type DestinationConfig, type EngineConfig, type EngineFile, type QueueConfig, type QueueOverrides,
 } from './schema.js';
 import { findLiteralSecrets, isSecretKey, substitute } from './secrets.js';
 import { readYamlFile, type YamlFile } from './yaml.js';
@@ -98,13 +98,16 @@ function resolveEngine(file: EngineFile, path: string | undefined, cwd: string):
   };
 }
 
+/** A destination's queue: built-ins < the component's own defaults < the engine file's defaults.queue < its block. */
+export function destinationQueue(component: string, engineWritten: QueueOverrides | undefined, block: QueueOverrides | undefined): QueueConfig {
+  const own = getComponent('destination', component)?.queueDefaults;
+  return mergeQueue(mergeQueue(mergeQueue(BUILTIN_QUEUE, own), engineWritten), block);
+}
+
 function resolveChannel(f: ChannelFile, engine: EngineConfig): ChannelConfig {
   const destinations: Record<string, DestinationConfig> = {};
   for (const [name, d] of Object.entries(f.destinations)) {
-    // Built-ins < the component's own defaults < the engine file's defaults.queue < this block.
-    const own = getComponent('destination', d.component)?.queueDefaults;
-    const base = own ? mergeQueue(mergeQueue(BUILTIN_QUEUE, own), engine.defaults.queueWritten) : engine.defaults.queue;
-    destinations[name] = { name, component: d.component, options: d.options, queue: mergeQueue(base, d.queue) };
+    destinations[name] = { name, component: d.component, options: d.options, queue: destinationQueue(d.component, engine.defaults.queueWritten, d.queue) };
   }
   const route = f.route ?? [{ to: Object.keys(destinations), continue: false }];
   return { ...f, route, destinations };

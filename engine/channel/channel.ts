@@ -1,5 +1,6 @@
 import { buildNak, HL7_ERROR } from '../hl7/index.js';
 import type { Logger } from '../log.js';
+import { sleep } from '../sleep.js';
 import type { DeliveryStatus, MessageStatus, MessageStore, PendingWork } from '../store/types.js';
 import { FILTERED, contentText, contentType, type Envelope } from './envelope.js';
 import { InputError, parseInput, type DataType, type ParsedInput } from './input.js';
@@ -67,6 +68,7 @@ export class Channel {
   private closing = false;
   /** Recovered messages being read and processed, not yet in a queue: they count against maxBacklog. */
   private resuming = 0;
+  private ticking: Promise<void> | undefined;
 
   constructor(
     readonly def: ChannelDefinition,
@@ -97,9 +99,22 @@ export class Channel {
 
   /** Messages in processing plus deliveries not yet final, for sources that must pause themselves. */
   backlog(): number {
-    let n = this.processing.size;
+    return this.processing.size + this.queued();
+  }
+
+  /** Deliveries accepted by the queues and not yet final. */
+  private queued(): number {
+    let n = 0;
     for (const q of this.queues.values()) n += q.pending;
     return n;
+  }
+
+  /**
+   * One 10 ms timer shared by everything polling for room (waiting intakes, recovered lanes):
+   * thousands of waiters make one wake-up per tick, not one each.
+   */
+  private tick(): Promise<void> {
+    return (this.ticking ??= sleep(10).then(() => { this.ticking = undefined; }));
   }
 
   /** Stops taking new messages; queues keep delivering. */
@@ -199,7 +214,7 @@ export class Channel {
     try {
       while (this.backlog() >= this.def.maxBacklog) {
         if (signal?.aborted || this.closing) return false;
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await this.tick();
       }
       return !signal?.aborted;
     } finally {
@@ -230,21 +245,19 @@ export class Channel {
     const pending = await this.store.pending(this.name);
     if (pending.length === 0) return;
     this.logger.info({ count: pending.length }, 'resuming unfinished messages');
-    for (const work of pending) void this.resume(work, undefined, true);
+    for (const work of pending) void this.resume(work);
   }
 
-  private queued(): number {
-    let n = 0;
-    for (const q of this.queues.values()) n += q.pending;
-    return n;
-  }
-
-  /** `raw` when the caller has it; else it is read from the store when the message's turn comes. */
-  private resume(work: PendingWork, raw?: Uint8Array, throttled = false): Promise<Processed> {
+  /**
+   * `raw` when the caller has it (reprocess); without it (recovery) the message waits for room
+   * in the queues and is read from the store when its turn comes.
+   */
+  private resume(work: PendingWork, raw?: Uint8Array): Promise<Processed> {
     const m = work.message;
+    const throttled = raw === undefined;
     return this.track(this.pipeline.run(m.orderingKey ?? '', async (): Promise<Processed> => {
       // Lanes of different keys run at once: each takes its place (resuming) before it loads.
-      while (throttled && this.queued() + this.resuming >= this.def.maxBacklog && !this.closing) await new Promise((r) => setTimeout(r, 10));
+      while (throttled && this.queued() + this.resuming >= this.def.maxBacklog && !this.closing) await this.tick();
       // Stopping: leave it in the store (still RECEIVED or QUEUED) for the next start.
       if (throttled && this.closing) return { status: 'FAILED', error: 'channel stopped before this message was resumed' };
       if (throttled) this.resuming++;

@@ -130,8 +130,9 @@ export class GroupCommit<C> {
     let items = batch;
     while (items.length > 0) {
       let results: unknown[];
+      const durable = items.some((item) => item.durable);
       try {
-        results = await this.runner.run(items.map((item) => item.work), items.some((item) => item.durable));
+        results = await this.runner.run(items.map((item) => item.work), durable);
       } catch (error) {
         this.counts.failedTransactions++;
         if (error instanceof WorkFailed && items[error.index]) {
@@ -144,7 +145,7 @@ export class GroupCommit<C> {
         return;
       }
       this.counts.transactions++;
-      if (items.some((item) => item.durable)) this.counts.durableTransactions++;
+      if (durable) this.counts.durableTransactions++;
       this.counts.writes += items.length;
       this.counts.largestBatch = Math.max(this.counts.largestBatch, items.length);
       items.forEach((item, i) => item.resolve(results[i]));

@@ -27,15 +27,12 @@ let timer;
 const checkpoint = () => {
   try {
     const [row] = db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ log: row ? row.log : 0, checkpointed: row ? row.checkpointed : 0 });
+    parentPort.postMessage({ log: row ? row.log : 0 });
   } catch (error) {
     parentPort.postMessage({ error: String(error && error.message || error) });
   }
 };
-parentPort.on('message', (m) => {
-  if (m === 'stop') { clearInterval(timer); db.close(); parentPort.close(); return; }
-  checkpoint();
-});
+parentPort.on('message', () => { clearInterval(timer); db.close(); parentPort.close(); }); // only 'stop' is sent
 timer = setInterval(checkpoint, workerData.intervalMs);
 `;
 
@@ -45,8 +42,8 @@ export interface CheckpointerOptions {
   readonly intervalMs?: number;
   /** Called with a checkpoint's failure (the next one retries). */
   readonly onError?: (message: string) => void;
-  /** Called after each of the worker's checkpoints, with the WAL's frames and those copied. */
-  readonly onRound?: (log: number, checkpointed: number) => void;
+  /** Called after each of the worker's checkpoints that found frames in the WAL. */
+  readonly onRound?: () => void;
   /** Called once if the worker ends on its own (crash, out of memory): checkpoints must fall back. */
   readonly onExit?: (code: number) => void;
 }
@@ -71,11 +68,11 @@ export class Checkpointer {
       this.lastError = { message, at: now };
       options.onError?.(message);
     };
-    this.worker.on('message', (m: { log?: number; checkpointed?: number; error?: string }) => {
+    this.worker.on('message', (m: { log?: number; error?: string }) => {
       if (m.error !== undefined) return report(m.error);
       this.lastError = { message: '', at: 0 }; // recovered: the next failure is news
       this.rounds++;
-      if ((m.log ?? 0) > 0) options.onRound?.(m.log ?? 0, m.checkpointed ?? 0);
+      if ((m.log ?? 0) > 0) options.onRound?.();
     });
     this.worker.on('error', (error) => report(error.message));
     this.worker.on('exit', (code) => {

@@ -2,6 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BUILTIN_QUEUE, type ChannelConfig, type EngineConfig, type QueueConfig, type FilterConfig, type RouteRule } from '../../config/schema.js';
+import { destinationQueue } from '../../config/load.js';
 import '../../engine/channel/components/index.js';
 import { getComponent, type ComponentKind } from '../../engine/registry.js';
 
@@ -32,9 +33,7 @@ export function channelConfig(t: TestChannel): ChannelConfig {
   for (const [name, block] of Object.entries(t.destinations)) {
     const { queue, ...rest } = block;
     const component = ref('destination', rest);
-    // As config/load.ts does: built-ins < the component's own queue defaults < this block.
-    const own = getComponent('destination', component.component)?.queueDefaults;
-    destinations[name] = { name, ...component, queue: { ...BUILTIN_QUEUE, ...own, ...queue, backoff: { ...BUILTIN_QUEUE.backoff, ...queue?.backoff } } };
+    destinations[name] = { name, ...component, queue: destinationQueue(component.component, undefined, queue) };
   }
   return {
     name: t.name ?? 'test',

@@ -107,17 +107,17 @@ registerComponent({
     // The directory is created once, not per message (a template may name subdirectories).
     const made = new Set<string>();
     const dirSyncs = new Map<string, DirSync>();
+    const syncDir = (d: string): Promise<void> => {
+      let dirSync = dirSyncs.get(d);
+      if (!dirSync) dirSyncs.set(d, (dirSync = new DirSync(d)));
+      return dirSync.sync();
+    };
     return {
       async send(env) {
         const name = fillTemplate(o.name, env, true);
         const target = path.join(o.dir, name);
         const tmp = `${target}.${process.pid}.tmp`;
         const dir = path.dirname(target);
-        const syncDir = (d: string): Promise<void> => {
-          let dirSync = dirSyncs.get(d);
-          if (!dirSync) dirSyncs.set(d, (dirSync = new DirSync(d)));
-          return dirSync.sync();
-        };
         const write = async (): Promise<void> => {
           if (!made.has(dir)) {
             const created = await mkdir(dir, { recursive: true });
