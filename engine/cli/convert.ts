@@ -38,7 +38,7 @@ export async function convertCommand(argv: string[], out: NodeJS.WritableStream,
     throw e;
   }
 
-  const usage = codeMap ? new SourceUsage(codeMap) : undefined;
+  const mapping = codeMap ? { map: codeMap, usage: new SourceUsage(codeMap) } : undefined;
   const { name, bytes } = await readInput(file, stdin);
   const { text } = decodeHl7Bytes(bytes);
   const body = text.replace(/^\uFEFF/, '').trimStart();
@@ -54,13 +54,13 @@ export async function convertCommand(argv: string[], out: NodeJS.WritableStream,
       const results = messages.map((m, i) => {
         const { result, warnings } = v2ToFhir(m, { bundle: bundle as 'transaction' | undefined, timezone: values.timezone });
         report(err, warnings, messages.length > 1 ? `message ${i + 1}: ` : '');
-        if (codeMap) mapCodes(result, codeMap, err, usage);
+        if (mapping) mapCodes(result, mapping, err);
         return result;
       });
       out.write(JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + '\n');
     } else {
       const input = parseJson(body, name);
-      if (codeMap) mapCodes(input, codeMap, err, usage);
+      if (mapping) mapCodes(input, mapping, err);
       const { result, warnings } = fhirToV2(input, { adtEvent: values.event as 'A08' | undefined });
       report(err, warnings, '');
       out.write(values.raw ? result : result.replace(/\r/g, '\n'));
@@ -70,7 +70,7 @@ export async function convertCommand(argv: string[], out: NodeJS.WritableStream,
     throw e;
   }
   // Once per table, after every message of the file: a source no coding was in is likely misnamed.
-  if (usage) report(err, usage.warnings(), '');
+  if (mapping) report(err, mapping.usage.warnings(), '');
   return 0;
 }
 
@@ -87,9 +87,9 @@ function parseJson(text: string, name: string): FhirResource {
   return value as FhirResource;
 }
 
-function mapCodes(resource: unknown, map: CodeMap, err: NodeJS.WritableStream, usage?: SourceUsage): void {
+function mapCodes(resource: unknown, { map, usage }: { map: CodeMap; usage: SourceUsage }, err: NodeJS.WritableStream): void {
   const result = applyCodeMap(resource, map);
-  usage?.record(result);
+  usage.record(result);
   const { unmapped } = result;
   report(err, unmapped.map((u) => ({ code: 'unmapped-code', message: `no mapping for ${u.system}|${u.code}`, path: u.path })), '');
 }

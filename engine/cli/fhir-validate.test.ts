@@ -5,7 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { FhirValidator } from '../../transforms/validate/index.js';
 import { tempDir } from '../../test/helpers/engine.js';
 import { Capture } from '../../test/helpers/streams.js';
@@ -29,8 +29,6 @@ async function validate(files: string[]): Promise<{ code: number; seen: (object 
     parse.mockRestore();
   }
 }
-
-afterEach(() => vi.restoreAllMocks());
 
 const patient = { resourceType: 'Patient', id: 'p1', name: [{ family: 'Roe' }], extension: [{ url: 'http://x', valueDecimal: 1.5 }] };
 

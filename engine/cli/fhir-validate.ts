@@ -3,7 +3,6 @@
  * with one resource a line) with HAPI FHIR's instance validator and prints one line per
  * issue, `severity location: message`. Exit 1 when any error, 0 otherwise, 2 on misuse.
  */
-import { readFile } from 'node:fs/promises';
 import { CliError } from './errors.js';
 import { parse } from './args.js';
 import { readInput } from './input.js';
@@ -54,8 +53,8 @@ export async function fhirValidateCommand(
   if (positionals.length === 0) throw new CliError(`expected at least one FILE\nusage: ${USAGE}`, 2);
   const items: Item[] = [];
   for (const file of positionals) {
-    const text = file === '-' ? (await readInput('-')).bytes.toString('utf8') : await readFile(file, 'utf8').catch(() => { throw new CliError(`${file}: no such file or directory`); });
-    items.push(...splitFhirInput(file === '-' ? '<stdin>' : file, text));
+    const { name, bytes } = await readInput(file);
+    items.push(...splitFhirInput(name, bytes.toString('utf8')));
   }
 
   let validator = deps.validator;

@@ -55,7 +55,7 @@ export async function readInput(target: string, stdin: AsyncIterable<Buffer | st
   try {
     return { name: target, bytes: await readFile(target) };
   } catch (e) {
-    throw new CliError(`${target}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new CliError(`${target}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
   }
 }
 

@@ -93,7 +93,7 @@ export function supportsInteraction(caps: Capabilities, type: string, interactio
  * `ungated` when discovering the token endpoint for a request that already holds a slot.
  */
 export async function fetchSmartConfiguration(http: FhirHttp, base: string, ungated = false): Promise<SmartConfiguration | undefined> {
-  const res = await http.send({ url: `${base.replace(/\/+$/, '')}/.well-known/smart-configuration`, accept: 'application/json', ...(ungated ? { ungated } : {}) });
+  const res = await http.send({ url: `${base.replace(/\/+$/, '')}/.well-known/smart-configuration`, accept: 'application/json', ungated });
   if (res.status === 404) return undefined;
   if (res.status !== 200) throw new Error(`GET .well-known/smart-configuration: HTTP ${res.status}`);
   const body: unknown = JSON.parse(res.text);

@@ -174,6 +174,11 @@ export class FhirHttp {
     return parseJson<T>(res, req.method ?? 'GET');
   }
 
+  /** Aborts when close() is called, so a caller's own waits (token retries) end with it. */
+  get closedSignal(): AbortSignal {
+    return this.closed.signal;
+  }
+
   /** Idempotent: a connection shared by several users may be closed by each. */
   async close(): Promise<void> {
     this.closed.abort(new FhirError(0, [], 'GET', '(closed)', 'connection closed'));

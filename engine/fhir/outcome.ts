@@ -59,6 +59,12 @@ function describeIssues(issues: readonly OutcomeIssue[], withServerText = false)
   }).join('; ');
 }
 
+/** `METHOD url failed: HTTP status (issues)`, the issues with their server text when `withServerText`. */
+function failureMessage(method: string, url: string, status: number, issues: readonly OutcomeIssue[], detail: string | undefined, withServerText = false): string {
+  const outcome = issues.length ? ` (${describeIssues(issues, withServerText)})` : detail ? ` (${detail})` : '';
+  return `${method} ${url} failed: ${status === 0 ? 'no response' : `HTTP ${status}`}${outcome}`;
+}
+
 /** A failed FHIR interaction. `url` is redacted: no query, no resource ids (see redactUrl). */
 export class FhirError extends Error {
   override readonly name = 'FhirError';
@@ -69,7 +75,7 @@ export class FhirError extends Error {
     readonly url: string,
     detail?: string,
   ) {
-    super(`${method} ${url} failed: ${status === 0 ? 'no response' : `HTTP ${status}`}${issues.length ? ` (${describeIssues(issues)})` : detail ? ` (${detail})` : ''}`);
+    super(failureMessage(method, url, status, issues, detail));
   }
 
   /**
@@ -78,8 +84,8 @@ export class FhirError extends Error {
    */
   messageWithServerText(): string {
     if (!this.issues.some((i) => i.diagnostics ?? i.details)) return this.message;
-    const status = this.status === 0 ? 'no response' : `HTTP ${this.status}`;
-    return `${this.method} ${this.url} failed: ${status} (${describeIssues(this.issues, true)})`;
+    // There are issues here, so the constructor's `detail` (used only without them) is not needed.
+    return failureMessage(this.method, this.url, this.status, this.issues, undefined, true);
   }
 
   /** The server asked us to slow down: 429, or Cerner's OperationOutcome code `throttled`. */

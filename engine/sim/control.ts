@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseFaultUpdate } from './faults.js';
 import { readBody, sendJson } from './http.js';
-import type { EpicSim, JSONWebKeySet, LaunchContext, SimClient } from './types.js';
+import type { EpicSim, JSONWebKeySet, LaunchContext, SimClient, SimFaults } from './types.js';
 
 /**
  * The test-control API under `/_sim/` — outside the FHIR base, plain `application/json`
@@ -16,7 +15,8 @@ export async function handleControl(req: IncomingMessage, res: ServerResponse, p
     }
     if (path === '/_sim/faults' && method === 'GET') return send(res, 200, sim.faults());
     if (path === '/_sim/faults' && method === 'POST') {
-      sim.setFaults(parseFaultUpdate(JSON.parse(await readBody(req))));
+      // setFaults validates (FaultInjector.set): a bad update throws, answered 400 below.
+      sim.setFaults(JSON.parse(await readBody(req)) as Partial<SimFaults>);
       return send(res, 200, sim.faults());
     }
     if (path === '/_sim/counts' && method === 'GET') return send(res, 200, sim.counts());

@@ -49,7 +49,7 @@ export class EpicSearch {
    * `restrictToPatient`: a patient-context token may only search its own patient. `clientId`
    * owns the paging session: another client's token cannot page through its results.
    */
-  async search(resourceType: string, params: URLSearchParams, restrictToPatient?: string, clientId = ''): Promise<SearchResult> {
+  async search(resourceType: string, params: URLSearchParams, restrictToPatient: string | undefined, clientId: string): Promise<SearchResult> {
     const cursor = params.get('sessionID');
     if (cursor !== null) {
       const found = this.cursors.get(cursor);

@@ -9,6 +9,7 @@ import { afterEach } from 'vitest';
 import { parseHl7, type Hl7Message } from '../../engine/hl7/index.js';
 import { createLogger, type Logger } from '../../engine/log.js';
 import { MllpDecoder, frame } from '../../engine/mllp/framing.js';
+import { sleep } from '../../engine/sleep.js';
 
 /** A small ADT^A01 with PHI-looking content, so tests can check it never reaches logs. */
 export function adt(controlId: string, opts: { version?: string; patient?: string } = {}): string {
@@ -21,9 +22,7 @@ export function adt(controlId: string, opts: { version?: string; patient?: strin
   ].join('\r') + '\r';
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep };
 
 /** Polls `cond` every few ms; throws with `what` if it is still false after `timeoutMs`. */
 export async function waitFor(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {

@@ -40,6 +40,14 @@ export const TOKEN_ATTEMPTS = 3;
 const TOKEN_MAX_WAIT_MS = 10_000;
 
 /**
+ * Wait before token retry number `retry` (1-based) when no Retry-After says otherwise:
+ * 500 ms doubling, without jitter (unlike backoffDelay in ../retry.ts).
+ */
+function tokenBackoff(retry: number): number {
+  return 500 * 2 ** (retry - 1);
+}
+
+/**
  * POSTs a form to the token endpoint and checks the answer; OAuth errors become AuthError.
  * 429/503 are retried here, not in the HTTP layer, so that a form built by a function (a
  * client assertion) is built again for every attempt: Epic refuses a `jti` it has seen, and
@@ -63,13 +71,13 @@ export async function postTokenRequest(http: FhirHttp, tokenUrl: string, form: R
       });
     } catch (err) {
       if (!fresh || attempt >= TOKEN_ATTEMPTS || !(err instanceof FhirError) || err.status !== 0) throw err;
-      await sleep(500 * 2 ** (attempt - 1));
+      await sleep(tokenBackoff(attempt), http.closedSignal);
       continue;
     }
     if ((res.status !== 429 && res.status !== 503) || attempt >= TOKEN_ATTEMPTS) break;
-    const wait = parseRetryAfter(res.headers['retry-after'], Date.now()) ?? 500 * 2 ** (attempt - 1);
+    const wait = parseRetryAfter(res.headers['retry-after'], Date.now()) ?? tokenBackoff(attempt);
     if (wait > TOKEN_MAX_WAIT_MS) break;
-    await sleep(wait);
+    await sleep(wait, http.closedSignal);
   }
   let body: Record<string, unknown> | undefined;
   try {
