@@ -3,8 +3,8 @@
  * (respondFrom: received) → one set step → file destination, SQLite store in a temp dir.
  * argv[2] sets SQLite's synchronous mode (FULL, the default, or NORMAL).
  * BENCH_VARIANT=intake filters every message right after intake (diagnosis: intake alone).
- * Prints `PORT <n>` when listening; on the stdin line `count` prints `COUNT <files delivered>`,
- * on `stats` the store's write counters; stops when stdin ends.
+ * Prints `PORT <n>` when listening; on the stdin line `count` prints `COUNT <files delivered>`;
+ * stops when stdin ends.
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -33,7 +33,6 @@ await channel.start();
 process.stdout.write(`PORT ${(channel.def.source as unknown as { port: number }).port}\n`);
 const rl = createInterface({ input: process.stdin });
 rl.on('line', (line) => {
-  if (line.trim() === 'stats') { process.stdout.write(`STATS ${JSON.stringify(store.stats())}\n`); return; }
   if (line.trim() !== 'count') return;
   void readdir(path.join(dir, 'out')).then((f) => f.length, () => 0).then((n) => process.stdout.write(`COUNT ${n}\n`));
 });

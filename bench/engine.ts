@@ -10,6 +10,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { MllpDecoder, frame } from '../engine/mllp/framing.js';
 import { adtA01 } from './fixtures/messages.js';
+import { fmtInt, fmtPct, median, nowNs, percentile, secondsSince } from './lib/stats.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const CONNECTIONS = 8;
@@ -95,20 +96,18 @@ async function run(server: Server, tag: string, engine = false): Promise<Result>
   const latencies: number[] = [];
   const per = Math.floor(MESSAGES / CONNECTIONS);
   server.sent += per * CONNECTIONS;
-  const t0 = process.hrtime.bigint();
+  const t0 = nowNs();
   await Promise.all(Array.from({ length: CONNECTIONS }, (_, c) => connectionLoop(port, per, `${tag}C${c}N`, latencies)));
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const secs = secondsSince(t0);
   latencies.sort((a, b) => a - b);
-  const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
+  const q = (p: number): number => percentile(latencies, p)!;
   const result: Result = { msgsPerSec: (per * CONNECTIONS) / secs, p50: q(0.5), p99: q(0.99) };
   if (engine) {
     await drained(server);
-    result.deliveredPerSec = (per * CONNECTIONS) / (Number(process.hrtime.bigint() - t0) / 1e9);
+    result.deliveredPerSec = (per * CONNECTIONS) / secondsSince(t0);
   }
   return result;
 }
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function runEngineBench(log: (s: string) => void = (s) => process.stderr.write(s + '\n')): Promise<string> {
   const bare = await spawnServer('bench/mllp-server.ts', ['sluice']);
@@ -138,12 +137,12 @@ export async function runEngineBench(log: (s: string) => void = (s) => process.s
     await Promise.all(servers.map(stop));
   }
   const rateOf = (rs: Result[]): number => median(rs.map((x) => x.msgsPerSec));
-  const pct = (x: number, base: number): string => `${Math.round((x / base) * 100)}%`;
+  const pct = (x: number, base: number): string => fmtPct(x / base);
   const baseRate = rateOf(results.bare);
   const row = (name: string, rs: Result[], ceiling?: number): string => {
     const m = rateOf(rs);
-    const delivered = rs[0]?.deliveredPerSec === undefined ? '—' : Math.round(median(rs.map((x) => x.deliveredPerSec!))).toLocaleString('en-US');
-    return `| ${name} | ${Math.round(m).toLocaleString('en-US')} | ${pct(m, baseRate)} | ${ceiling ? pct(m, ceiling) : '—'} | ${median(rs.map((x) => x.p50)).toFixed(2)} | ${median(rs.map((x) => x.p99)).toFixed(2)} | ${delivered} |`;
+    const delivered = rs[0]?.deliveredPerSec === undefined ? '—' : fmtInt(median(rs.map((x) => x.deliveredPerSec!)));
+    return `| ${name} | ${fmtInt(m)} | ${pct(m, baseRate)} | ${ceiling ? pct(m, ceiling) : '—'} | ${median(rs.map((x) => x.p50)).toFixed(2)} | ${median(rs.map((x) => x.p99)).toFixed(2)} | ${delivered} |`;
   };
   const ratio = rateOf(results.engine) / baseRate;
   const fsyncCeiling = rateOf(results.fsync);
@@ -161,7 +160,7 @@ export async function runEngineBench(log: (s: string) => void = (s) => process.s
     row('Sluice engine (store, step, file destination), SQLite synchronous=FULL (default; survives power loss)', results.engine, fsyncCeiling),
     row('same, SQLite synchronous=NORMAL (survives SIGKILL, not power loss)', results.normal, appendCeiling),
     '',
-    `Target engine ≥ 50% of the bare listener: **${Math.round(ratio * 100)}% with synchronous=FULL, ${pct(rateOf(results.normal), baseRate)} with NORMAL**.`,
+    `Target engine ≥ 50% of the bare listener: **${fmtPct(ratio)} with synchronous=FULL, ${pct(rateOf(results.normal), baseRate)} with NORMAL**.`,
     `The fsync ceiling itself is ${pct(fsyncCeiling, baseRate)} of the bare listener: with 8 connections each waiting for its ACK, a group commit holds at most 8 messages, so every ACK waits for one fdatasync.`,
     '',
   ].join('\n');

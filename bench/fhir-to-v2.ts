@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fhirToV2 } from '../transforms/fhir-v2/index.js';
 import { v2ToFhir } from '../transforms/v2-fhir/index.js';
+import { median, nowNs, secondsSince } from './lib/stats.js';
 const dir = new URL('../test/fixtures/v2-fhir/', import.meta.url).pathname;
 const lri = readFileSync(dir + 'ms__ORU_R01__LRI_2.0-NG_CBC_Typ_Message.hl7', 'utf8').replace(/^\uFEFF/, '');
 const segs = lri.split(/\r\n|\r|\n/).filter(Boolean);
@@ -18,13 +19,13 @@ function bench(name: string, input: unknown, opts: object) {
   for (let i = 0; i < 300; i++) fhirToV2(input as never, { ...opts, now, controlId: 'B' });
   const rounds: number[] = [];
   for (let r = 0; r < 5; r++) {
-    const t = performance.now(); let k = 0;
-    while (performance.now() - t < 1000) { fhirToV2(input as never, { ...opts, now, controlId: 'B' }); k++; }
-    rounds.push(k / ((performance.now() - t) / 1000));
+    const t = nowNs(); let k = 0;
+    while (secondsSince(t) < 1) { fhirToV2(input as never, { ...opts, now, controlId: 'B' }); k++; }
+    rounds.push(k / secondsSince(t));
   }
   rounds.sort((a, b) => a - b);
   const out = fhirToV2(input as never, { ...opts, now, controlId: 'B' }).result;
-  console.log(`${name}: input JSON ${JSON.stringify(input).length} B, output HL7 ${out.length} B, median ${Math.round(rounds[2]!)} conv/s (min ${Math.round(rounds[0]!)}, max ${Math.round(rounds[4]!)})`);
+  console.log(`${name}: input JSON ${JSON.stringify(input).length} B, output HL7 ${out.length} B, median ${Math.round(median(rounds))} conv/s (min ${Math.round(rounds[0]!)}, max ${Math.round(rounds[4]!)})`);
 }
 console.log(`ORU source ${oruText.length} B, ${extra.length} OBX; ADT source ${adtText.length} B`);
 bench('ORU bundle → ORU^R01', oruBundle, {});

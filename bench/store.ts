@@ -2,7 +2,7 @@
  * receive() throughput of the message store: 8 concurrent writers (each awaits its receive()
  * before the next, as MLLP connections do), group commit vs one transaction per message.
  *
- *   node --import tsx engine/store/bench.ts [--seconds 3] [--writers 8] [--pg postgres://...] [--no-pg]
+ *   node --import tsx bench/store.ts [--seconds 3] [--writers 8] [--pg postgres://...] [--no-pg]
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,6 +14,7 @@ import { generateKey } from '../engine/store/crypto.js';
 import { PostgresStore } from '../engine/store/postgres.js';
 import { SqliteStore } from '../engine/store/sqlite.js';
 import type { MessageStore, NewMessage, StoreStats } from '../engine/store/types.js';
+import { percentile } from './lib/stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -77,7 +78,7 @@ async function measure(label: string, stores: BenchStore[]): Promise<Result> {
   const after = sum(stores);
   for (const store of stores) await store.close();
   latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? 0;
+  const at = (q: number) => percentile(latencies, q) ?? 0;
   return {
     label, messages: latencies.length, perSecond: latencies.length / elapsed, p50: at(0.5), p99: at(0.99),
     stats: { ...after, transactions: after.transactions - before.transactions, writes: after.writes - before.writes },

@@ -7,6 +7,11 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/** The q-quantile (0..1) of an ascending-sorted array by nearest rank (no interpolation); undefined if empty. */
+export function percentile(sorted: readonly number[], q: number): number | undefined {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))];
+}
+
 export function nowNs(): bigint {
   return process.hrtime.bigint();
 }

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { FhirBundle } from '../../transforms/types.js';
-import { v2ToFhir } from '../../transforms/v2-fhir/index.js';
+import { EXT, v2ToFhir } from '../../transforms/v2-fhir/index.js';
+import { hl7, one, resourcesOf } from './v2-fhir-helpers.js';
 
 /* Review findings 1 and 9: deterministic ids must not collide across patients or messages. */
 
-const hl7 = (...segments: string[]) => segments.join('\r') + '\r';
 const msh = (type: string, control: string) => `MSH|^~\\&|APP|FAC|RCV|RF|20240102030405||${type}|${control}|P|2.5.1`;
 
 function idsOf(bundle: FhirBundle, type: string): string[] {
@@ -76,15 +76,15 @@ describe('timestamp offsets beyond ±14:00 (finding 4)', () => {
   it.each(['202401021230+1430', '202401021230-1401', '202401021230+1500', '20240102+1459', '202401021230+0060'])('%s is a bad-timestamp warning, not invalid FHIR', (ts) => {
     const msg = hl7(msh('ORU^R01', 'C1'), 'PID|1||111', 'OBR|1|P1|F1|CBC^CBC^LN', `OBX|1|NM|X^Y^LN||1||||||F|||${ts}`);
     const { result, warnings } = v2ToFhir(msg);
-    const obs = result.entry!.find((e) => e.resource!.resourceType === 'Observation')!.resource as Record<string, unknown>;
+    const obs = resourcesOf(result, 'Observation')[0]!;
     expect(obs.effectiveDateTime).toBeUndefined();
-    expect(obs._effectiveDateTime).toEqual({ extension: [{ url: 'https://sluice.dev/fhir/StructureDefinition/hl7v2-datetime', valueString: ts }] });
+    expect(obs._effectiveDateTime).toEqual({ extension: [{ url: EXT.datetime, valueString: ts }] });
     expect(warnings.map((w) => w.code)).toContain('bad-timestamp');
   });
 
   it('±14:00 itself is valid', () => {
     const msg = hl7(msh('ORU^R01', 'C1'), 'PID|1||111', 'OBR|1|P1|F1|CBC^CBC^LN', 'OBX|1|NM|X^Y^LN||1||||||F|||202401021230+1400');
-    const obs = v2ToFhir(msg).result.entry!.find((e) => e.resource!.resourceType === 'Observation')!.resource as Record<string, unknown>;
+    const obs = resourcesOf(v2ToFhir(msg).result, 'Observation')[0]!;
     expect(obs.effectiveDateTime).toBe('2024-01-02T12:30:00+14:00');
   });
 });
@@ -124,11 +124,7 @@ describe('finding 11: DiagnosticReport identifiers per the IG segment maps', () 
   const msg = hl7(msh('ORU^R01', 'C1'), 'PID|1||111', 'ORC|NW||986^LAB|PGN-04|CM', 'OBX||ST|X^Y^LN||note||||||F', 'TXA|1|DIS',
     `OBR|1|845439^EHR|986^LAB|625-4^Culture^LN${'|'.repeat(49)}APON-53^4^M11`, 'OBX|1|ST|625-4^Culture^LN||neg||||||F');
   const values = (r: Record<string, any>) => (r.identifier as Array<{ value: string }>).map((i) => i.value).sort(); // eslint-disable-line @typescript-eslint/no-explicit-any
-  const only = (type: string) => {
-    const list = v2ToFhir(msg).result.entry!.filter((e) => e.resource!.resourceType === type).map((e) => e.resource as Record<string, unknown>);
-    expect(list, type).toHaveLength(1);
-    return list[0]!;
-  };
+  const only = (type: string) => one(v2ToFhir(msg).result, type);
 
   it('the OBR takes its ORC across the segments between them: ORC-4 on the DiagnosticReport, typed PGN', () => {
     expect(values(only('DiagnosticReport'))).toEqual(['845439', '986', 'PGN-04']);

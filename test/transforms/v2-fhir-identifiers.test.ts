@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseHl7 } from '../../engine/hl7/index.js';
 import { fhirToV2 } from '../../transforms/fhir-v2/index.js';
-import type { FhirBundle, FhirResource } from '../../transforms/types.js';
+import type { FhirResource } from '../../transforms/types.js';
 import { EXT, v2ToFhir } from '../../transforms/v2-fhir/index.js';
-import { resourcesOf, validateBundle } from './v2-fhir-helpers.js';
+import { hl7, one, seg, validateBundle } from './v2-fhir-helpers.js';
 
 /*
  * The identifiers and names the IG maps beyond the main field (PID-2/4/9/19/20, PV1-19/50,
@@ -12,13 +12,6 @@ import { resourcesOf, validateBundle } from './v2-fhir-helpers.js';
 
 type R = FhirResource & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const hl7 = (...segments: string[]) => segments.join('\r') + '\r';
-function seg(name: string, fields: Record<number, string>): string {
-  const last = Math.max(...Object.keys(fields).map(Number));
-  const out = [name];
-  for (let i = 1; i <= last; i++) out.push(fields[i] ?? '');
-  return out.join('|');
-}
 const msh = (type: string) => `MSH|^~\\&|APP|HOSP|EHR|HOSP|20240301083000||${type}|CTRL-7|P|2.5.1`;
 const PID = seg('PID', {
   1: '1',
@@ -34,11 +27,6 @@ const PID = seg('PID', {
   20: 'D1234567^MI^20300115',
 });
 const PV1 = seg('PV1', { 1: '1', 2: 'I', 19: 'V-100^^^HOSP&1.2.3&ISO^AN', 44: '20240301080000', 50: 'ALT-V1^^^HOSP^VN~ALT-V2^^^OTHER' });
-const one = (bundle: FhirBundle, type: string): R => {
-  const list = resourcesOf<R>(bundle, type);
-  expect(list, type).toHaveLength(1);
-  return list[0]!;
-};
 const fieldOf = (e: R) => (e.extension as R[] | undefined)?.find((x) => x.url === EXT.field)?.valueString as string | undefined;
 const codeOf = (e: R) => e.type?.coding?.[0]?.code as string | undefined;
 

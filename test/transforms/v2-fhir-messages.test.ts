@@ -1,27 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ConversionError, type FhirBundle, type FhirResource } from '../../transforms/types.js';
 import { EXT, STATUS_BY_TRIGGER, v2ToFhir } from '../../transforms/v2-fhir/index.js';
-import { resourcesOf, validateBundle } from './v2-fhir-helpers.js';
+import { hl7, one, resourcesOf, seg, validateBundle } from './v2-fhir-helpers.js';
 
 type R = FhirResource & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const msh = (type: string, control = 'CTRL-1') => `MSH|^~\\&|LAB^1.2.840.1^ISO|HOSP|EHR|HOSP|20240301083000||${type}|${control}|P|2.5.1`;
-const hl7 = (...segments: string[]) => segments.join('\r') + '\r';
 const PID = 'PID|1||MRN-1^^^HOSP&1.2.3&ISO^MR~999-88-7777^^^SSA^SS||DOE^JANE^Q^^^^L~SMITH^JANE^^^^^M||198001021530-0500|F|||1 MAIN ST^^SPRINGFIELD^IL^62701^USA^H||^PRN^PH^^1^217^5551234~^NET^Internet^jane@example.org';
-/** A segment from field numbers to values, so long segments stay readable. */
-function seg(name: string, fields: Record<number, string>): string {
-  const last = Math.max(...Object.keys(fields).map(Number));
-  const out = [name];
-  for (let i = 1; i <= last; i++) out.push(fields[i] ?? '');
-  return out.join('|');
-}
 const PV1 = seg('PV1', { 1: '1', 2: 'I', 3: 'WARD1^101^A^HOSP', 7: '1234^WELBY^MARCUS^^^DR', 10: 'MED', 19: 'V-100^^^HOSP&1.2.3&ISO^VN', 44: '20240301080000' });
-
-function one(bundle: FhirBundle, type: string): R {
-  const list = resourcesOf<R>(bundle, type);
-  expect(list, type).toHaveLength(1);
-  return list[0]!;
-}
 
 describe('ADT', () => {
   const a01 = hl7(msh('ADT^A01^ADT_A01'), 'EVN|A01|20240301083000', PID, 'PD1|||CLINIC^^C1|777^HOUSE^GREG', 'NK1|1|DOE^JOHN|SPO^Spouse^HL70063||^PRN^PH^^^217^5550000', PV1, 'PV2|||CHEST PAIN^Chest pain^L',

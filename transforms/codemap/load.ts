@@ -113,8 +113,8 @@ const conceptMap = z.object({
  *     care: the target may assert more than the source (a narrower code) or only overlap.
  * `unmatched` and `disjoint` are never mappings.
  */
-export type EquivalencePolicy = 'exact-only' | 'safe' | 'any';
-export const EQUIVALENCE_POLICIES: readonly EquivalencePolicy[] = ['exact-only', 'safe', 'any'];
+export const EQUIVALENCE_POLICIES = ['exact-only', 'safe', 'any'] as const;
+export type EquivalencePolicy = (typeof EQUIVALENCE_POLICIES)[number];
 
 const ACCEPTED: Readonly<Record<EquivalencePolicy, ReadonlySet<string>>> = {
   'exact-only': new Set(['equivalent', 'equal']),

@@ -145,9 +145,14 @@ function authority(identifier: Json): Component {
   return [namespace];
 }
 
+/** An identifier's original v2 repetition, while its first component is still the identifier's value. */
+export function originalIdentifierRep(identifier: Json): Encoded | undefined {
+  return originalRep(identifier, (c) => c[0] === (str(identifier.value) ?? ''));
+}
+
 /** Identifier → CX (value, authority, type code, effective and expiration dates). */
 export function cx(identifier: Json): Composite | Encoded {
-  const original = originalRep(identifier, (c) => c[0] === (str(identifier.value) ?? ''));
+  const original = originalIdentifierRep(identifier);
   if (original) return original;
   const period = obj(identifier.period);
   return [
@@ -158,7 +163,7 @@ export function cx(identifier: Json): Composite | Encoded {
 
 /** Identifier → EI (entity id, namespace, universal id, type). */
 export function ei(identifier: Json): Composite | Encoded {
-  const original = originalRep(identifier, (c) => c[0] === (str(identifier.value) ?? ''));
+  const original = originalIdentifierRep(identifier);
   if (original) return original;
   const hd = authority(identifier);
   return [str(identifier.value) ?? '', ...(typeof hd === 'string' || hd === undefined ? [hd] : hd)];

@@ -34,8 +34,7 @@ function fromField(r: Json | undefined, field: string): Field {
 function placerGroup(request: Json | undefined, report: Json | undefined): Field {
   const requisition = obj(request?.requisition);
   if (requisition && str(requisition.value)) return ei(requisition);
-  const group = objs(report?.identifier).find((i) => fieldOf(i) === 'ORC-4' && str(i.value));
-  return group ? ei(group) : undefined;
+  return tagged(report, 'ORC-4');
 }
 
 /** An untyped identifier stands for the filler order number (a lab's report or result id). */

@@ -1,6 +1,6 @@
 import { formatHl7Timestamp, newControlId } from '../../engine/hl7/index.js';
 import { Resources, type Build } from './context.js';
-import { cwe, cx, firstCode, originalRep, originalStillHolds, timestampOf, xad, xcn, xpn, xtn } from './datatypes.js';
+import { cwe, cx, firstCode, originalIdentifierRep, originalStillHolds, timestampOf, xad, xcn, xpn, xtn } from './datatypes.js';
 import { repeat, type Composite, type Field } from './encode.js';
 import { EXT } from '../v2-fhir/extensions.js';
 import { extensionValue, obj, objs, str, type Json } from './json.js';
@@ -40,7 +40,7 @@ export function fieldOf(element: Json): string | undefined {
 
 /** DL identifier → DLN (licence number, issuing state or authority, expiration date). */
 function dln(licence: Json): Field {
-  const original = originalRep(licence, (c) => c[0] === (str(licence.value) ?? ''));
+  const original = originalIdentifierRep(licence);
   if (original) return original;
   const end = timestampOf(obj(licence.period), 'end').text;
   return [str(licence.value) ?? '', str(obj(licence.assigner)?.display) ?? '', end ?? ''];

@@ -28,7 +28,7 @@ const schema = z.strictObject({
   files: z.array(z.string()).min(1).optional().describe('several code map files, merged'),
   unmapped: z.enum(['keep', 'warn', 'error']).default('warn').describe('a code of a mapped system with no entry: count it only, also warn on the message, or fail the message'),
   path: z.string().optional().describe('for HL7 v2 content: the CWE field to map, e.g. OBX-3 (the mapped code goes to components 4-6)'),
-  equivalence: z.enum(EQUIVALENCE_POLICIES as ['exact-only', 'safe', 'any']).default('safe').describe('ConceptMap targets used: exact-only (equivalent/equal), safe (also wider/subsumes), any (also narrower/inexact/relatedto/specializes, which R4 says need care)'),
+  equivalence: z.enum(EQUIVALENCE_POLICIES).default('safe').describe('ConceptMap targets used: exact-only (equivalent/equal), safe (also wider/subsumes), any (also narrower/inexact/relatedto/specializes, which R4 says need care)'),
   summaryIntervalMs: z.number().int().positive().default(60_000).describe('the per-channel summary of unmapped codes is logged (info) at most this often, and only when it changed'),
 }).refine((o) => (o.file === undefined) !== (o.files === undefined), { message: 'give exactly one of file or files' });
 

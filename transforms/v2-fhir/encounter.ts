@@ -7,7 +7,6 @@ import { identityOf } from './patient.js';
 /* PV1/PV2 → Encounter. The status comes from the trigger event (table in docs/TRANSFORMS.md). */
 
 const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
-const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
 const PARTICIPATION = 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType';
 
 /** PV1-2 patient class (table 0004) → Encounter.class (v3 ActCode). */
@@ -72,7 +71,7 @@ export function encounterFromPv1(ctx: Ctx, pv1: SegmentReader, pv2: SegmentReade
   const ids: Json[] = [];
   const visitId = cxIdentifier(ctx, visit, pv1.path(19));
   // IG PV1 map: the visit number is typed VN whatever CX-5 says (the original CX keeps CX-5).
-  if (visitId) ids.push({ ...visitId, type: { coding: [{ system: V2_0203, code: 'VN' }], text: 'visit number' } });
+  if (visitId) ids.push({ ...visitId, type: { ...tableConcept('VN', '0203'), text: 'visit number' } });
   // PV1-50, every repetition (IG: identifier[2]), tagged for the reverse map.
   for (const rep of pv1.reps(50)) {
     const alt = cxIdentifier(ctx, rep, pv1.path(50));
