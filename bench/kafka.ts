@@ -42,11 +42,14 @@ const topicName = (p: string): string => {
   return name;
 };
 
+/** Deletes the topics created so far; each once, so a caller and its caller may both call it. */
 async function deleteBenchTopics(): Promise<void> {
+  const names = created.splice(0);
+  if (names.length === 0) return;
   const admin = createAdmin({ brokers: BROKERS, clientId: 'bench-cleanup', requestTimeoutMs: 5000 });
   try {
     const existing = new Set(await admin.listTopics());
-    const ours = created.filter((t) => existing.has(t));
+    const ours = names.filter((t) => existing.has(t));
     if (ours.length > 0) await admin.deleteTopics(ours);
   } catch (err) {
     log(`could not delete the benchmark topics: ${(err as Error).message}`);
@@ -364,7 +367,11 @@ export async function runDestinationRounds(rounds: number): Promise<string> {
 export async function runKafkaBench(): Promise<string> {
   const port = Number(BROKERS[0]!.split(':')[1]);
   if (!(await portAccepts(port))) return `## Kafka\n\nskipped: no broker on ${BROKERS[0]} (sluice kafka up --port ${port} --data .cache/kafka/ci)\n`;
-  return ['## Kafka clients', '', await runClientComparison(), '', '## Kafka pipeline', '', await runPipelineBench(), ''].join('\n');
+  try {
+    return ['## Kafka clients', '', await runClientComparison(), '', '## Kafka pipeline', '', await runPipelineBench(), ''].join('\n');
+  } finally {
+    await deleteBenchTopics();
+  }
 }
 
 async function main(): Promise<void> {

@@ -1,4 +1,4 @@
-import { createProducer, permanentKafkaCodes, type ClientOptions, type KafkaProducer, type KafkaRecord } from './client.js';
+import { createProducer, isPermanentKafkaError, type ClientOptions, type KafkaProducer, type KafkaRecord } from './client.js';
 
 export interface BatchOptions {
   /** How long a record may wait for others to share its request when the producer is idle; default 2 ms. */
@@ -124,7 +124,7 @@ export class BatchingProducer {
         // whole request: send each delivery alone, so only its own fails for good. A request
         // that failed in part is sent again whole: the partitions that did succeed get a
         // duplicate (counted by the broker-restart test; the channel's ids tell them apart).
-        if (taken.length > 1 && permanentKafkaCodes(err).length > 0) await this.sendEachAlone(taken);
+        if (taken.length > 1 && isPermanentKafkaError(err)) await this.sendEachAlone(taken);
         else for (const p of taken) p.reject(asError(err));
       }
     } finally {

@@ -14,8 +14,9 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { BrokerError, alive, checkJava, freePort, isKafkaProcess, portAccepts, portFree, run, sleep, tail } from './process.js';
+import { BrokerError, alive, checkJava, freePort, isKafkaProcess, portAccepts, portFree, run, tail } from './process.js';
 import { DEFAULT_CACHE_DIR, KAFKA_VERSION, resolveKafkaClasspath } from './resolve.js';
+import { sleep } from '../sleep.js';
 
 export { BrokerError, checkJava, freePort, portAccepts } from './process.js';
 export { DEFAULT_CACHE_DIR, KAFKA_VERSION, resolveKafkaClasspath } from './resolve.js';

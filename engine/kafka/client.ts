@@ -49,7 +49,7 @@ export interface TlsOptions {
   readonly rejectUnauthorized?: boolean;
 }
 
-export interface SaslOptions {
+interface SaslOptions {
   readonly mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
   readonly username: string;
   readonly password: string;
@@ -133,17 +133,17 @@ const PERMANENT_CODES = new Set([
   'INVALID_CONFIG', 'UNSUPPORTED_COMPRESSION_TYPE', 'INVALID_REQUIRED_ACKS',
 ]);
 
-/** The permanent broker error codes in an error (empty: worth a retry). */
-export function permanentKafkaCodes(err: unknown): string[] {
-  return [...kafkaErrorCodes(err)].filter((c) => PERMANENT_CODES.has(c));
+/** Whether an error carries a permanent broker error code (false: worth a retry). */
+export function isPermanentKafkaError(err: unknown): boolean {
+  return [...kafkaErrorCodes(err)].some((c) => PERMANENT_CODES.has(c));
 }
 
 function isTopicExists(err: unknown): boolean {
   return kafkaErrorCodes(err).has('TOPIC_ALREADY_EXISTS');
 }
 
-/** The library's connection options for ours (exported for the test that they reach the client). */
-export function base(o: ClientOptions) {
+/** The library's connection options for ours (connection-security.test.ts checks that TLS and SASL reach the broker). */
+function base(o: ClientOptions) {
   return {
     clientId: o.clientId, bootstrapBrokers: [...o.brokers], timeout: o.requestTimeoutMs ?? 10_000, retries: 3, retryDelay: 250,
     ...(o.tls ? { tls: o.tls === true ? {} : { ...o.tls } } : {}),

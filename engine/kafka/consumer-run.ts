@@ -4,9 +4,9 @@ import type { FlowControl, Intake, Outcome, SourceMeta } from '../channel/types.
 import type { Logger } from '../log.js';
 import { describeKafkaError, type ConsumedRecord, type KafkaConsumer, type RecordPosition } from './client.js';
 import type { ConnectionLease } from './connection.js';
-import { OffsetTracker } from './offsets.js';
+import { OffsetTracker, partitionId } from './offsets.js';
 
-export interface RunOptions {
+interface RunOptions {
   readonly topics: string[];
   readonly groupId: string;
   readonly fromBeginning: boolean;
@@ -16,8 +16,6 @@ export interface RunOptions {
   readonly commitInterval: number;
   readonly deadLetterTopic?: string;
   readonly sessionTimeout: number;
-  /** How long `stop` waits for records being stored; default 10 s. */
-  readonly stopTimeoutMs?: number;
 }
 
 /** First wait between intake attempts of one record; doubles up to RETRY_MAX_MS. */
@@ -30,12 +28,14 @@ const RESUME_POLL_MS = 100;
  * per multiple of maxInFlight: bounds the positions kept while one record is retried.
  */
 const UNCOMMITTED_FACTOR = 64;
+/** How long `stop` waits for records being stored. */
+const STOP_TIMEOUT_MS = 10_000;
 
 /**
  * Fixed dead-letter reasons: the channel's error text can quote the payload (a JSON parse
  * error does), and a header is copied wherever the topic is read, so no PHI may reach it.
  */
-export type DeadLetterReason = 'rejected' | 'not-stored';
+type DeadLetterReason = 'rejected' | 'not-stored';
 
 class Stopping extends Error {
   constructor() { super('stopping'); }
@@ -50,7 +50,6 @@ export class ConsumerRun {
   private commitTimer: NodeJS.Timeout | undefined;
   private resumeTimer: NodeJS.Timeout | undefined;
   private committing: Promise<void> | undefined;
-  private paused = false;
   private stopping = false;
   /** Ends retry waits at once when stopping. */
   private readonly stopSignal = new AbortController();
@@ -77,8 +76,7 @@ export class ConsumerRun {
     // the old member still being stored finish, and their re-delivery is a duplicate.
     const tracker = new OffsetTracker();
     this.tracker = tracker;
-    this.paused = false; // a new member fetches from the start
-    clearInterval(this.resumeTimer);
+    clearInterval(this.resumeTimer); // a new member fetches from the start
     this.resumeTimer = undefined;
     this.assigned = undefined;
     await consumer.start((r) => this.onRecord(r, tracker), (err) => { void this.rejoin(consumer, err); }, {
@@ -91,9 +89,9 @@ export class ConsumerRun {
 
   /** Forgets revoked partitions: their unfinished records belong to the new owner now (re-delivered there). */
   private onAssignment(tracker: OffsetTracker, partitions: readonly { topic: string; partition: number }[]): void {
-    const owned = new Set(partitions.map((p) => `${p.topic}\u0000${p.partition}`));
+    const owned = new Set(partitions.map((p) => partitionId(p.topic, p.partition)));
     this.assigned = owned;
-    const revoked = tracker.tracked().filter((p) => !owned.has(`${p.topic}\u0000${p.partition}`));
+    const revoked = tracker.tracked().filter((p) => !owned.has(partitionId(p.topic, p.partition)));
     for (const p of revoked) tracker.drop(p.topic, p.partition);
     if (revoked.length > 0) this.logger.info({ revoked: revoked.map((p) => `${p.topic}[${p.partition}]`) }, 'kafka partitions revoked');
     this.maybeResume();
@@ -125,7 +123,7 @@ export class ConsumerRun {
     this.consumer?.pause();
     // Records being stored finish (bounded): their offsets are committed; queued ones are not
     // started (handle() checks `stopping`), so they are re-delivered later.
-    const deadline = new Promise((r) => setTimeout(r, this.o.stopTimeoutMs ?? 10_000).unref());
+    const deadline = new Promise((r) => setTimeout(r, STOP_TIMEOUT_MS).unref());
     await Promise.race([Promise.allSettled([...this.handling]), deadline]);
     await this.commit(); // a round already running…
     await this.commit(); // …then one with everything finished since
@@ -143,8 +141,7 @@ export class ConsumerRun {
   }
 
   private maybePause(): void {
-    if (this.paused || this.stopping || !this.overloaded(1)) return;
-    this.paused = true;
+    if (this.resumeTimer !== undefined || this.stopping || !this.overloaded(1)) return;
     this.consumer?.pause();
     // The backlog shrinks as destinations deliver, without an event here: look now and then.
     this.resumeTimer = setInterval(() => this.maybeResume(), RESUME_POLL_MS);
@@ -152,8 +149,7 @@ export class ConsumerRun {
 
   /** Resumes below half of each bound (hysteresis, so it does not flap at the mark). */
   private maybeResume(): void {
-    if (!this.paused || this.stopping || this.overloaded(0.5)) return;
-    this.paused = false;
+    if (this.resumeTimer === undefined || this.stopping || this.overloaded(0.5)) return;
     clearInterval(this.resumeTimer);
     this.resumeTimer = undefined;
     this.consumer?.resume();
@@ -162,7 +158,7 @@ export class ConsumerRun {
   private onRecord(r: ConsumedRecord, tracker: OffsetTracker): void {
     if (this.stopping || tracker !== this.tracker) return; // not committed: the group hands it out again
     // Buffered before a rebalance took its partition away: the new owner has it.
-    if (this.assigned && !this.assigned.has(`${r.topic}\u0000${r.partition}`)) return;
+    if (this.assigned && !this.assigned.has(partitionId(r.topic, r.partition))) return;
     // Fetched again after a rebalance: the copy handed out before finishes and is committed.
     if (tracker.seen(r.position)) return;
     tracker.started(r.position);

@@ -3,7 +3,7 @@ import { contentText } from '../channel/envelope.js';
 import { permanent, sent, transient, type Destination } from '../channel/types.js';
 import { registerComponent } from '../registry.js';
 import { leaseConnection, type ConnectionLease } from './connection.js';
-import { describeKafkaError, permanentKafkaCodes, type KafkaRecord } from './client.js';
+import { describeKafkaError, isPermanentKafkaError, type KafkaRecord } from './client.js';
 import { recordsOf, topicNameProblem } from './records.js';
 
 const schema = z.object({
@@ -73,8 +73,7 @@ registerComponent({
           }
           await connection.producer.send(records);
         } catch (err) {
-          const codes = permanentKafkaCodes(err);
-          return codes.length > 0 ? permanent(`Kafka refused the records: ${describeKafkaError(err)}`) : transient(`Kafka: ${describeKafkaError(err)}`);
+          return isPermanentKafkaError(err) ? permanent(`Kafka refused the records: ${describeKafkaError(err)}`) : transient(`Kafka: ${describeKafkaError(err)}`);
         }
         for (const t of fresh) written.add(t);
         return sent(`${records.length} record(s) to ${topics.join(', ')}`, records.length === 1 ? String(records[0]!.value) : contentText(env.content));

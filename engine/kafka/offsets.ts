@@ -19,7 +19,8 @@ interface PartitionState {
   committable?: RecordPosition;
 }
 
-const partitionId = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+/** The key of one partition in maps and sets (`topic\0partition`). */
+export const partitionId = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
 /**
  * Which offset of each partition may be committed: records finish out of order (different

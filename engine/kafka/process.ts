@@ -92,8 +92,6 @@ export function isKafkaProcess(pid: number): boolean {
   return cmdline.split('\0').includes('kafka.Kafka');
 }
 
-export { sleep } from '../sleep.js';
-
 // ---------------------------------------------------------------------------------------------
 // network
 

@@ -6,11 +6,9 @@ import { main } from '../../engine/cli/main.js';
 import { eventually } from '../helpers/http-sink.js';
 import { freePort, FAST_QUEUE, messageOf, mllpPort, mllpSender, onClose, sleep, startEngine, untilStatus } from '../helpers/engine.js';
 import { createAdmin } from '../../engine/kafka/client.js';
-import { KafkaConnection, kafkaConnectionSchema } from '../../engine/kafka/connection.js';
-import type { Intake, Source } from '../../engine/channel/types.js';
-import { silentLogger } from '../../engine/log.js';
-import { getComponent } from '../../engine/registry.js';
-import { committedOffset, deleteTestTopics, readTopic, requireBroker, TEST_BROKERS, uniqueTopic } from './helpers.js';
+import { kafkaConnectionSchema } from '../../engine/kafka/connection.js';
+import type { Intake } from '../../engine/channel/types.js';
+import { committedOffset, deleteTestTopics, kafkaSource, readTopic, requireBroker, TEST_BROKERS, topicWith, uniqueTopic } from './helpers.js';
 
 beforeAll(() => requireBroker());
 afterAll(() => deleteTestTopics());
@@ -88,16 +86,12 @@ describe('kafka destination', () => {
 
 describe('kafka source', () => {
   it('stores each record, sends poison records to ERROR and the dead-letter topic, and commits past both', async () => {
-    const topic = uniqueTopic('in');
+    const topic = await topicWith([
+      { key: 'MRN1', value: adt('S1', 'MRN1') },
+      { key: 'MRN1', value: 'this is not HL7' },
+      { key: 'MRN1', value: adt('S2', 'MRN1') },
+    ], 2, 'in');
     const dlq = `${topic}.dlq`;
-    const conn = new KafkaConnection({ brokers: TEST_BROKERS });
-    onClose(() => conn.close());
-    await conn.ensureTopics([topic], 2, 1);
-    await conn.producer.send([
-      { topic, key: 'MRN1', value: adt('S1', 'MRN1') },
-      { topic, key: 'MRN1', value: 'this is not HL7' },
-      { topic, key: 'MRN1', value: adt('S2', 'MRN1') },
-    ]);
     const groupId = uniqueTopic('group');
     const engine = await startEngine({
       name: 'kin',
@@ -125,15 +119,10 @@ describe('kafka source', () => {
 
 describe('kafka source flow control', () => {
   it('keeps at most maxInFlight records at the intake, one key in order, and retries a store failure', async () => {
-    const topic = uniqueTopic('flow');
-    const conn = new KafkaConnection({ brokers: TEST_BROKERS });
-    onClose(() => conn.close());
-    await conn.ensureTopics([topic], 2, 1);
     const total = 120;
-    await conn.producer.send(Array.from({ length: total }, (_, i) => ({ topic, key: `K${i % 6}`, value: `${i}` })));
+    const topic = await topicWith(Array.from({ length: total }, (_, i) => ({ key: `K${i % 6}`, value: `${i}` })), 2, 'flow');
 
-    const spec = getComponent('source', 'kafka')!;
-    const source = spec.create(spec.schema.parse({ topics: topic, brokers: TEST_BROKERS, groupId: uniqueTopic('flow'), maxInFlight: 4, commitInterval: 20 }), { channel: 'flow', dataDir: '.', logger: silentLogger }) as Source;
+    const source = kafkaSource({ topics: topic, groupId: uniqueTopic('flow'), maxInFlight: 4 });
     let active = 0;
     let peak = 0;
     let failedOnce = false;
@@ -153,7 +142,6 @@ describe('kafka source flow control', () => {
       return { status: 'accepted', ackCode: 'AA' };
     };
     await source.start(intake);
-    onClose(() => source.stop());
     await eventually(() => sourceIds.size === total, 20_000, `${total} records accepted`);
     expect(peak).toBeLessThanOrEqual(4);
     expect(peak).toBeGreaterThan(1); // different keys do run in parallel
@@ -165,14 +153,10 @@ describe('kafka source flow control', () => {
 
 describe('sluice kafka tail', () => {
   it('prints records as JSON lines with key, headers and value; exits 1 when --count is not reached in time', async () => {
-    const topic = uniqueTopic('tail');
-    const conn = new KafkaConnection({ brokers: TEST_BROKERS });
-    onClose(() => conn.close());
-    await conn.ensureTopics([topic], 1, 1);
-    await conn.producer.send([
-      { topic, key: 'MRN1', value: 'first', headers: { 'sluice-control-id': 'T1' } },
-      { topic, key: 'MRN1', value: 'second', headers: { 'sluice-control-id': 'T2' } },
-    ]);
+    const topic = await topicWith([
+      { key: 'MRN1', value: 'first', headers: { 'sluice-control-id': 'T1' } },
+      { key: 'MRN1', value: 'second', headers: { 'sluice-control-id': 'T2' } },
+    ], 1, 'tail');
     const out = new Capture();
     const err = new Capture();
     const code = await main(['kafka', 'tail', topic, '--brokers', TEST_BROKERS.join(','), '--from-beginning', '--count', '2', '--timeout', '15s'], { out, err });

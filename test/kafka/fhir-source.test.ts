@@ -1,23 +1,19 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHl7 } from '../../engine/hl7/index.js';
-import { KafkaConnection } from '../../engine/kafka/connection.js';
-import { freePort, httpSink, onClose, startEngine } from '../helpers/engine.js';
+import { freePort, httpSink, startEngine } from '../helpers/engine.js';
 import { eventually } from '../helpers/http-sink.js';
 import { observationJson } from '../helpers/fhir.js';
-import { deleteTestTopics, TEST_BROKERS, uniqueTopic } from './helpers.js';
+import { deleteTestTopics, requireBroker, TEST_BROKERS, topicWith, uniqueTopic } from './helpers.js';
 
+beforeAll(() => requireBroker());
 afterAll(() => deleteTestTopics());
 
 const observation = (id: string, patient: string, value: number) => observationJson({ id, patient, value, code: '8867-4', display: 'Heart rate', unit: '/min' });
 
 describe('FHIR from Kafka to HL7 v2 over MLLP (real broker)', () => {
   it('turns each Observation record into an ORU^R01 delivered over MLLP, in order per patient', async () => {
-    const topic = uniqueTopic('fhir-obs');
-    const conn = new KafkaConnection({ brokers: TEST_BROKERS });
-    onClose(() => conn.close());
-    await conn.ensureTopics([topic], 3, 1);
-    const records = Array.from({ length: 30 }, (_, i) => ({ topic, key: `Patient/p${i % 3}`, value: observation(`o${i}`, `p${i % 3}`, 60 + i) }));
-    await conn.producer.send(records);
+    const records = Array.from({ length: 30 }, (_, i) => ({ key: `Patient/p${i % 3}`, value: observation(`o${i}`, `p${i % 3}`, 60 + i) }));
+    const topic = await topicWith(records, 3, 'fhir-obs');
 
     const { sink, url } = await httpSink();
     const lisPort = await freePort();

@@ -1,8 +1,14 @@
-/** Shared pieces of the Kafka tests: the test broker, unique topics, reading a topic back. */
+/** Shared pieces of the Kafka tests: the test broker, unique topics, writing and reading a topic, a source. */
 import { randomBytes } from 'node:crypto';
+import type { Source } from '../../engine/channel/types.js';
 import { portAccepts } from '../../engine/kafka/broker.js';
-import { createAdmin, type ConsumedRecord } from '../../engine/kafka/client.js';
+import { createAdmin, type ConsumedRecord, type KafkaRecord } from '../../engine/kafka/client.js';
+import { KafkaConnection } from '../../engine/kafka/connection.js';
 import { tailTopic } from '../../engine/kafka/tail.js';
+import { silentLogger } from '../../engine/log.js';
+import { getComponent } from '../../engine/registry.js';
+import '../../engine/kafka/index.js';
+import { onClose } from '../helpers/engine.js';
 
 /** The broker test/setup/kafka.ts (or scripts/services-up.sh) runs. */
 export const TEST_BROKERS = ['127.0.0.1:19092'];
@@ -38,6 +44,27 @@ export async function deleteTestTopics(brokers = TEST_BROKERS): Promise<void> {
   } finally {
     await admin.close().catch(() => undefined);
   }
+}
+
+/** A new topic (named by `uniqueTopic(prefix)`) with `partitions` partitions, holding these records (sent 500 per request). */
+export async function topicWith(records: readonly Omit<KafkaRecord, 'topic'>[], partitions = 1, prefix = 'flow'): Promise<string> {
+  const topic = uniqueTopic(prefix);
+  const conn = new KafkaConnection({ brokers: TEST_BROKERS });
+  try {
+    await conn.ensureTopics([topic], partitions, 1);
+    for (let i = 0; i < records.length; i += 500) await conn.producer.send(records.slice(i, i + 500).map((r) => ({ topic, ...r })));
+  } finally {
+    await conn.close();
+  }
+  return topic;
+}
+
+/** A Kafka source on the test broker (own group, commits every 20 ms unless `options` say otherwise), stopped after the test. */
+export function kafkaSource(options: Record<string, unknown>, channel = 'flow'): Source {
+  const spec = getComponent('source', 'kafka')!;
+  const source = spec.create(spec.schema.parse({ brokers: TEST_BROKERS, groupId: uniqueTopic('group'), commitInterval: 20, ...options }), { channel, dataDir: '.', logger: silentLogger }) as Source;
+  onClose(() => source.stop());
+  return source;
 }
 
 /** Reads a topic from the beginning until `count` records (or the timeout); returns what it read. */

@@ -1,12 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/http-sink.js';
-import { onClose, sleep } from '../helpers/engine.js';
-import { KafkaConnection } from '../../engine/kafka/connection.js';
+import { sleep } from '../helpers/engine.js';
 import type { Intake, Source } from '../../engine/channel/types.js';
-import { silentLogger } from '../../engine/log.js';
-import { getComponent } from '../../engine/registry.js';
-import '../../engine/kafka/index.js';
-import { committedOffset, deleteTestTopics, requireBroker, TEST_BROKERS, uniqueTopic } from './helpers.js';
+import { committedOffset, deleteTestTopics, kafkaSource, requireBroker, topicWith, uniqueTopic } from './helpers.js';
 
 /*
  * Review finding 3 (issue 5): a second group member joins mid-stream. Every record is
@@ -21,16 +17,7 @@ afterAll(() => deleteTestTopics());
 
 describe('kafka source rebalance', () => {
   it('loses nothing when a second member joins mid-stream; offsets end at the end', async () => {
-    const topic = uniqueTopic('rebalance');
-    const conn = new KafkaConnection({ brokers: TEST_BROKERS });
-    try {
-      await conn.ensureTopics([topic], PARTITIONS, 1);
-      for (let i = 0; i < RECORDS; i += 500) {
-        await conn.producer.send(Array.from({ length: 500 }, (_, j) => ({ topic, key: `P${(i + j) % 40}`, value: String(i + j) })));
-      }
-    } finally {
-      await conn.close();
-    }
+    const topic = await topicWith(Array.from({ length: RECORDS }, (_, n) => ({ key: `P${n % 40}`, value: String(n) })), PARTITIONS, 'rebalance');
     const groupId = uniqueTopic('group');
     const seen = new Map<string, number>();
     const byMember = [0, 0];
@@ -41,12 +28,7 @@ describe('kafka source rebalance', () => {
       byMember[member]!++;
       return { status: 'accepted', ackCode: 'AA' };
     };
-    const spec = getComponent('source', 'kafka')!;
-    const member = (): Source => {
-      const s = spec.create(spec.schema.parse({ topics: topic, brokers: TEST_BROKERS, groupId, maxInFlight: 8, commitInterval: 50, sessionTimeout: 6000 }), { channel: 'rebalance', dataDir: '.', logger: silentLogger }) as Source;
-      onClose(() => s.stop());
-      return s;
-    };
+    const member = (): Source => kafkaSource({ topics: topic, groupId, maxInFlight: 8, commitInterval: 50, sessionTimeout: 6000 }, 'rebalance');
     await member().start(intakeOf(0));
     await eventually(() => seen.size >= RECORDS / 5, 20_000, 'a fifth consumed by the first member');
     await member().start(intakeOf(1));

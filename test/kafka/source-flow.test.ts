@@ -1,37 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adt } from '../helpers/channel.js';
 import { eventually } from '../helpers/http-sink.js';
-import { httpSink, onClose, sleep, startEngine } from '../helpers/engine.js';
-import { KafkaConnection } from '../../engine/kafka/connection.js';
-import type { Intake, Outcome, Source } from '../../engine/channel/types.js';
-import { silentLogger } from '../../engine/log.js';
-import { getComponent } from '../../engine/registry.js';
-import '../../engine/kafka/index.js';
-import { committedOffset, deleteTestTopics, readTopic, requireBroker, TEST_BROKERS, uniqueTopic } from './helpers.js';
+import { httpSink, sleep, startEngine } from '../helpers/engine.js';
+import type { Intake, Outcome } from '../../engine/channel/types.js';
+import { committedOffset, deleteTestTopics, kafkaSource, readTopic, requireBroker, TEST_BROKERS, topicWith, uniqueTopic } from './helpers.js';
 
 /* Review findings 1, 2, 7 and 10 (issue 5): the Kafka source's flow control, retry cap, stop and dead letters. */
 
 beforeAll(() => requireBroker());
 afterAll(() => deleteTestTopics());
-
-async function topicWith(records: { key?: string; value: string }[], partitions = 1): Promise<string> {
-  const topic = uniqueTopic('flow');
-  const conn = new KafkaConnection({ brokers: TEST_BROKERS });
-  try {
-    await conn.ensureTopics([topic], partitions, 1);
-    for (let i = 0; i < records.length; i += 500) await conn.producer.send(records.slice(i, i + 500).map((r) => ({ topic, ...r })));
-  } finally {
-    await conn.close();
-  }
-  return topic;
-}
-
-function kafkaSource(options: Record<string, unknown>): Source {
-  const spec = getComponent('source', 'kafka')!;
-  const source = spec.create(spec.schema.parse({ brokers: TEST_BROKERS, groupId: uniqueTopic('group'), commitInterval: 20, ...options }), { channel: 'flow', dataDir: '.', logger: silentLogger }) as Source;
-  onClose(() => source.stop());
-  return source;
-}
 
 describe('kafka source backpressure', () => {
   it('pauses at maxBacklog while the destination is down, and completes once it is back', async () => {
