@@ -53,6 +53,37 @@ describe('GroupCommit', () => {
     expect(batcher.stats).toMatchObject({ transactions: 3, durableTransactions: 2, writes: 5 });
   });
 
+  it('commits intakes (ahead) first in a transaction of their own, then the rest before anything newer', async () => {
+    const runner = new FakeRunner();
+    const batcher = new GroupCommit(runner);
+    const order: string[] = [];
+    const write = (name: string, options: { durable?: boolean; ahead?: boolean }) =>
+      batcher.submit(() => { order.push(name); return name; }, options).then((r) => { order.push(`settled ${r}`); });
+    const first = [
+      write('status-1', { durable: false }),
+      write('intake-1', { durable: true, ahead: true }),
+      write('status-2', { durable: false }),
+      write('intake-2', { durable: true, ahead: true }),
+    ];
+    // Submitted after the batch was taken, before its second transaction: must wait for the next one.
+    await tick();
+    const late = write('intake-3', { durable: true, ahead: true });
+    await Promise.all([...first, late]);
+    expect(runner.transactions).toEqual([2, 2, 1]);
+    expect(runner.durable).toEqual([true, false, true]);
+    expect(order.filter((o) => !o.startsWith('settled'))).toEqual(['intake-1', 'intake-2', 'status-1', 'status-2', 'intake-3']);
+    // The intakes' callers (the ACKs) go on before the bookkeeping transaction runs.
+    expect(order.indexOf('settled intake-1')).toBeLessThan(order.indexOf('status-1'));
+  });
+
+  it('keeps a batch of only intakes or only bookkeeping in one transaction', async () => {
+    const runner = new FakeRunner();
+    const batcher = new GroupCommit(runner);
+    await Promise.all([batcher.submit(() => 1, { ahead: true }), batcher.submit(() => 2, { ahead: true })]);
+    await Promise.all([batcher.submit(() => 3, { durable: false }), batcher.submit(() => 4)]);
+    expect(runner.transactions).toEqual([2, 2]);
+  });
+
   it('settles nothing before COMMIT returns', async () => {
     const runner = new FakeRunner();
     const commit = deferred();

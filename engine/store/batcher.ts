@@ -57,6 +57,7 @@ export interface BatcherStats {
 interface Pending<C> {
   readonly work: Work<C>;
   readonly durable: boolean;
+  readonly ahead: boolean;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -87,11 +88,11 @@ export class GroupCommit<C> {
    * `durable: false` for bookkeeping that recovery can redo (statuses, contents after intake):
    * its batch skips the fsync unless a durable write shares it.
    */
-  submit<T>(work: (ctx: C) => T, options: { readonly durable?: boolean } = {}): Promise<Awaited<T>> {
+  submit<T>(work: (ctx: C) => T, options: { readonly durable?: boolean; readonly ahead?: boolean } = {}): Promise<Awaited<T>> {
     if (this.closed) return Promise.reject(new StoreClosedError());
     return new Promise<Awaited<T>>((resolve, reject) => {
       const durable = options.durable ?? true;
-      this.queue.push({ work, durable, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ work, durable, ahead: options.ahead ?? false, resolve: resolve as (value: unknown) => void, reject });
       if (!this.running) {
         this.running = true;
         void this.loop();
@@ -118,7 +119,17 @@ export class GroupCommit<C> {
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.queue.length === 0) break;
         const batch = this.queue.splice(0, this.maxBatch);
-        await this.commit(batch);
+        const ahead = batch.filter((item) => item.ahead);
+        if (ahead.length === 0 || ahead.length === batch.length) {
+          await this.commit(batch);
+          continue;
+        }
+        // Intakes first, in a transaction of their own: their ACKs wait for its fsync and
+        // should not also wait for the pages of the bookkeeping queued beside them. The
+        // rest follows before anything that arrives meanwhile, so nothing starves.
+        await this.commit(ahead);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        await this.commit(batch.filter((item) => !item.ahead));
       }
     } finally {
       this.running = false;

@@ -253,14 +253,18 @@ export class PostgresStore implements MessageStore {
     if (!this.opened) throw new Error('message store is not open (call init())');
   }
 
-  /** `durable` only for intake (receive): the other writes are bookkeeping that recovery redoes. */
-  private write<T>(work: (client: Client) => Promise<T>, durable = false): Promise<T> {
+  /**
+   * `durable` only for intake (receive) and reprocess marks: the other writes are bookkeeping
+   * that recovery redoes. `ahead` for intake: it depends on no earlier write, so it commits
+   * before the bookkeeping of its batch (see GroupCommit).
+   */
+  private write<T>(work: (client: Client) => Promise<T>, durable = false, ahead = false): Promise<T> {
     try {
       this.ready();
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.batcher.submit(work, { durable });
+    return this.batcher.submit(work, { durable, ahead });
   }
 
   private async query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<R[]> {
@@ -284,7 +288,7 @@ export class PostgresStore implements MessageStore {
       await c.query(this.sql.insertMessage, values);
       return id;
     }, { [ROW]: { id, values } });
-    return this.write(work, true);
+    return this.write(work, true, true);
   }
 
   async findDuplicate(channel: string, sender: string, controlId: string, since: number): Promise<string | undefined> {

@@ -249,11 +249,15 @@ export class SqliteStore implements MessageStore {
     return { st: this.st, batcher: this.batcher };
   }
 
-  /** `durable` only for intake (receive): the other writes are bookkeeping that recovery redoes. */
-  private write<T>(work: (st: Statements) => T, durable = false): Promise<T> {
+  /**
+   * `durable` only for intake (receive) and reprocess marks: the other writes are bookkeeping
+   * that recovery redoes. `ahead` for intake: it depends on no earlier write, so it commits
+   * before the bookkeeping of its batch (see GroupCommit).
+   */
+  private write<T>(work: (st: Statements) => T, durable = false, ahead = false): Promise<T> {
     try {
       const { st, batcher } = this.ready();
-      return batcher.submit(() => work(st), { durable }) as Promise<T>;
+      return batcher.submit(() => work(st), { durable, ahead }) as Promise<T>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -268,7 +272,7 @@ export class SqliteStore implements MessageStore {
     return this.write((st) => {
       st.insertMessage.run(...this.codec.messageValues(id, message, Date.now()));
       return id;
-    }, true);
+    }, true, true);
   }
 
   async findDuplicate(channel: string, sender: string, controlId: string, since: number): Promise<string | undefined> {
