@@ -19,8 +19,8 @@ const RUNS = Number(process.env.BENCH_E2E_RUNS ?? 3);
 
 interface Server { child: ChildProcess; port: number; lines: ReturnType<typeof createInterface>; sent: number }
 
-async function spawnServer(script: string, args: string[]): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script), ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+async function spawnServer(script: string, args: string[], env: Record<string, string> = {}, root = ROOT): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, script), ...args], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const lines = createInterface({ input: child.stdout! });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 30_000);
@@ -109,44 +109,66 @@ async function run(server: Server, tag: string, engine = false): Promise<Result>
   return result;
 }
 
+interface ServerSpec {
+  readonly key: string;
+  readonly label: string;
+  readonly script: 'bench/mllp-server.ts' | 'bench/engine-server.ts';
+  readonly args: readonly string[];
+  readonly engine: boolean;
+  /** The ceiling row this server is compared with. */
+  readonly ceiling?: string;
+  readonly env?: Record<string, string>;
+  /** Diagnosis only: runs when named in BENCH_E2E_SERVERS, not by default. */
+  readonly diagnostic?: boolean;
+  /** The checkout the server runs from (default: this one). */
+  readonly root?: string;
+}
+
+const SERVERS: readonly ServerSpec[] = [
+  { key: 'bare', label: 'bare Sluice MLLP listener (parse + ACK)', script: 'bench/mllp-server.ts', args: ['sluice'], engine: false },
+  { key: 'append', label: 'ceiling: bare listener + one append per tick before the ACK (survives SIGKILL)', script: 'bench/mllp-server.ts', args: ['sluice-append'], engine: false },
+  { key: 'fsync', label: 'ceiling: same + one fdatasync per append, on the event loop (survives power loss)', script: 'bench/mllp-server.ts', args: ['sluice-fsync'], engine: false },
+  { key: 'pipelined', label: 'ceiling: same, the fdatasyncs on the thread pool, several in flight (survives power loss)', script: 'bench/mllp-server.ts', args: ['sluice-fsync-pipelined'], engine: false },
+  { key: 'engine', label: 'Sluice engine (store, step, file destination), SQLite synchronous=FULL (default; survives power loss)', script: 'bench/engine-server.ts', args: ['FULL'], engine: true, ceiling: 'pipelined' },
+  { key: 'normal', label: 'same, SQLite synchronous=NORMAL (survives SIGKILL, not power loss)', script: 'bench/engine-server.ts', args: ['NORMAL'], engine: true, ceiling: 'append' },
+  { key: 'intake', label: 'diagnosis: engine FULL, every message filtered right after intake', script: 'bench/engine-server.ts', args: ['FULL'], engine: false, ceiling: 'pipelined', env: { BENCH_VARIANT: 'intake' }, diagnostic: true },
+  { key: 'intake-normal', label: 'diagnosis: engine NORMAL, every message filtered right after intake', script: 'bench/engine-server.ts', args: ['NORMAL'], engine: false, ceiling: 'append', env: { BENCH_VARIANT: 'intake' }, diagnostic: true },
+];
+
 export async function runEngineBench(log: (s: string) => void = (s) => process.stderr.write(s + '\n')): Promise<string> {
-  const bare = await spawnServer('bench/mllp-server.ts', ['sluice']);
-  const append = await spawnServer('bench/mllp-server.ts', ['sluice-append']);
-  const fsync = await spawnServer('bench/mllp-server.ts', ['sluice-fsync']);
-  const engine = await spawnServer('bench/engine-server.ts', ['FULL']);
-  const normal = await spawnServer('bench/engine-server.ts', ['NORMAL']);
-  const results: Record<'bare' | 'append' | 'fsync' | 'engine' | 'normal', Result[]> = { bare: [], append: [], fsync: [], engine: [], normal: [] };
-  const servers = [bare, append, fsync, engine, normal];
+  // BENCH_E2E_SERVERS=bare,engine runs only those (the bare listener always runs: it is the base).
+  const only = process.env.BENCH_E2E_SERVERS?.split(',').map((k) => k.trim());
+  const chosen = SERVERS.filter((s) => s.key === 'bare' || (only ? only.includes(s.key) : !s.diagnostic));
+  // BENCH_E2E_BASELINE=<another checkout>: each engine row also runs from there, in the same
+  // interleaved rounds, so a change is compared with its baseline under the same noise.
+  const baseline = process.env.BENCH_E2E_BASELINE;
+  const specs = baseline
+    ? chosen.flatMap((s) => s.script === 'bench/engine-server.ts' ? [s, { ...s, key: `${s.key}@baseline`, label: `${s.label} — baseline ${baseline}`, root: baseline }] : [s])
+    : chosen;
+  const servers = new Map<string, Server>();
+  const results = new Map<string, Result[]>(specs.map((s) => [s.key, []]));
   try {
-    await run(bare, 'W'); // warm-up all
-    await run(append, 'W');
-    await run(fsync, 'W');
-    await run(engine, 'W', true);
-    await run(normal, 'W', true);
+    for (const spec of specs) servers.set(spec.key, await spawnServer(spec.script, [...spec.args], spec.env, spec.root));
+    for (const spec of specs) await run(servers.get(spec.key)!, 'W', spec.engine); // warm-up all
     for (let r = 0; r < RUNS; r++) {
       // Interleaved so machine noise hits all alike.
-      results.bare.push(await run(bare, `B${r}`));
-      results.append.push(await run(append, `A${r}`));
-      results.fsync.push(await run(fsync, `F${r}`));
-      results.engine.push(await run(engine, `E${r}`, true));
-      results.normal.push(await run(normal, `N${r}`, true));
-      const rate = (k: keyof typeof results): number => Math.round(results[k][r]!.msgsPerSec);
-      log(`run ${r + 1}/${RUNS}: bare ${rate('bare')}, append ${rate('append')}, append+fsync ${rate('fsync')}, engine FULL ${rate('engine')}, engine NORMAL ${rate('normal')} msg/s`);
+      for (const spec of specs) results.get(spec.key)!.push(await run(servers.get(spec.key)!, `${spec.key}${r}`, spec.engine));
+      log(`run ${r + 1}/${RUNS}: ${specs.map((s) => `${s.key} ${Math.round(results.get(s.key)![r]!.msgsPerSec)}`).join(', ')} msg/s`);
     }
   } finally {
-    await Promise.all(servers.map(stop));
+    await Promise.all([...servers.values()].map(stop));
   }
   const rateOf = (rs: Result[]): number => median(rs.map((x) => x.msgsPerSec));
   const pct = (x: number, base: number): string => fmtPct(x / base);
-  const baseRate = rateOf(results.bare);
-  const row = (name: string, rs: Result[], ceiling?: number): string => {
+  const baseRate = rateOf(results.get('bare')!);
+  const row = (spec: ServerSpec): string => {
+    const rs = results.get(spec.key)!;
     const m = rateOf(rs);
+    const ceiling = spec.ceiling && results.has(spec.ceiling) ? rateOf(results.get(spec.ceiling)!) : undefined;
     const delivered = rs[0]?.deliveredPerSec === undefined ? '—' : fmtInt(median(rs.map((x) => x.deliveredPerSec!)));
-    return `| ${name} | ${fmtInt(m)} | ${pct(m, baseRate)} | ${ceiling ? pct(m, ceiling) : '—'} | ${median(rs.map((x) => x.p50)).toFixed(2)} | ${median(rs.map((x) => x.p99)).toFixed(2)} | ${delivered} |`;
+    return `| ${spec.label} | ${fmtInt(m)} | ${pct(m, baseRate)} | ${ceiling ? `${pct(m, ceiling)} (${spec.ceiling})` : '—'} | ${median(rs.map((x) => x.p50)).toFixed(2)} | ${median(rs.map((x) => x.p99)).toFixed(2)} | ${delivered} |`;
   };
-  const ratio = rateOf(results.engine) / baseRate;
-  const fsyncCeiling = rateOf(results.fsync);
-  const appendCeiling = rateOf(results.append);
+  const summary = specs.filter((s) => s.key !== 'bare').map((s) => `${s.key} ${pct(rateOf(results.get(s.key)!), baseRate)}`).join(', ');
   return [
     `### End to end: MLLP → SQLite store → set step → file, respondFrom received, ${CONNECTIONS} connections`,
     '',
@@ -154,14 +176,9 @@ export async function runEngineBench(log: (s: string) => void = (s) => process.s
     '',
     '| server | ACKed msgs/s | vs bare listener | vs its durability ceiling | ACK p50 ms | ACK p99 ms | delivered msgs/s (first send → last file) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-    row('bare Sluice MLLP listener (parse + ACK)', results.bare),
-    row('ceiling: bare listener + one append per tick before the ACK (survives SIGKILL)', results.append),
-    row('ceiling: same + one fdatasync per append (survives power loss)', results.fsync),
-    row('Sluice engine (store, step, file destination), SQLite synchronous=FULL (default; survives power loss)', results.engine, fsyncCeiling),
-    row('same, SQLite synchronous=NORMAL (survives SIGKILL, not power loss)', results.normal, appendCeiling),
+    ...specs.map(row),
     '',
-    `Target engine ≥ 50% of the bare listener: **${fmtPct(ratio)} with synchronous=FULL, ${pct(rateOf(results.normal), baseRate)} with NORMAL**.`,
-    `The fsync ceiling itself is ${pct(fsyncCeiling, baseRate)} of the bare listener: with 8 connections each waiting for its ACK, a group commit holds at most 8 messages, so every ACK waits for one fdatasync.`,
+    `Against the bare listener (target for the engine: ≥ 50%): ${summary}.`,
     '',
   ].join('\n');
 }
