@@ -1,7 +1,7 @@
 /**
  * The end-to-end engine for bench/engine.ts, in its own process: one channel, MLLP in
  * (respondFrom: received) → one set step → file destination, SQLite store in a temp dir.
- * argv[2] sets SQLite's synchronous mode (FULL, the default, or NORMAL).
+ * argv[2] sets SQLite's synchronous mode (FULL, the default, or NORMAL), or PG for the PostgreSQL store.
  * BENCH_VARIANT=intake filters every message right after intake (diagnosis: intake alone).
  * Prints `PORT <n>` when listening; on the stdin line `count` prints `COUNT <files delivered>`;
  * stops when stdin ends.
@@ -10,15 +10,19 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import pg from 'pg';
 import { channelConfig, tempEngineConfig } from '../test/helpers/channel.js';
 import { Engine } from '../engine/engine.js';
 import { silentLogger } from '../engine/log.js';
-import { SqliteStore } from '../engine/store/index.js';
+import { PostgresStore, SqliteStore } from '../engine/store/index.js';
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-bench-e2e-'));
 // argv[2]: FULL (default, fsync per commit) or NORMAL (no fsync per commit; survives a process crash, not power loss).
+// argv[2] PG: the PostgreSQL store (SLUICE_TEST_PG_URL or the local test database), in a schema of its own.
 const synchronous = process.argv[2] === 'NORMAL' ? 'NORMAL' : 'FULL';
-const store = new SqliteStore({ dataDir: dir, synchronous });
+const pgUrl = process.env.SLUICE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const pgSchema = `sluice_bench_${process.pid}`;
+const store = process.argv[2] === 'PG' ? new PostgresStore({ url: pgUrl, schema: pgSchema }) : new SqliteStore({ dataDir: dir, synchronous });
 await store.init();
 const engine = await Engine.open({ ...(await tempEngineConfig()), dataDir: dir }, silentLogger, store);
 const channel = engine.deploy(channelConfig({
@@ -36,6 +40,17 @@ rl.on('line', (line) => {
   if (line.trim() !== 'count') return;
   void readdir(path.join(dir, 'out')).then((f) => f.length, () => 0).then((n) => process.stdout.write(`COUNT ${n}\n`));
 });
+async function dropPgSchema(): Promise<void> {
+  if (process.argv[2] !== 'PG') return;
+  const client = new pg.Client({ connectionString: pgUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
 rl.on('close', () => {
-  void engine.stop().finally(() => rm(dir, { recursive: true, force: true }).finally(() => process.exit(0)));
+  void engine.stop().then(dropPgSchema).finally(() => rm(dir, { recursive: true, force: true }).finally(() => process.exit(0)));
 });

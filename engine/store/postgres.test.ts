@@ -106,7 +106,7 @@ suite('postgres', () => {
     const store = new PostgresStore({ url: URL, schema });
     // The synchronous_commit each COMMIT runs under, asked on the same connection just before it.
     const commits: string[] = [];
-    const pool = (store as unknown as { pool: pg.Pool }).pool;
+    const pool = (store as unknown as { writer: pg.Pool }).writer; // the group commit's connection
     const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
     (pool as unknown as { connect: () => Promise<pg.PoolClient> }).connect = async () => {
       const client = await connect();
@@ -133,6 +133,48 @@ suite('postgres', () => {
       await store.markForReprocess(id, 'asked');
       expect(commits).toEqual(['on', 'off', 'off', 'on', 'off', 'on']);
       expect(store.stats()).toMatchObject({ durableTransactions: 3 });
+    } finally {
+      await store.close();
+      const admin = new pg.Client({ connectionString: URL });
+      await admin.connect();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.end();
+    }
+  });
+
+  it("pipelines a batch's writes: all start before the first answer, on a connection in pipeline mode", async () => {
+    const schema = `sluice_test_${randomBytes(6).toString('hex')}`;
+    const store = new PostgresStore({ url: URL, schema });
+    const writer = (store as unknown as { writer: pg.Pool }).writer;
+    const log: string[] = [];
+    const pipelined: boolean[] = [];
+    const connect = writer.connect.bind(writer) as () => Promise<pg.PoolClient>;
+    (writer as unknown as { connect: () => Promise<pg.PoolClient> }).connect = async () => {
+      const client = await connect();
+      pipelined.push((client as unknown as { pipeline: boolean }).pipeline);
+      if (!(client as unknown as { wrapped?: boolean }).wrapped) {
+        const query = client.query.bind(client) as (...args: unknown[]) => Promise<pg.QueryResult>;
+        let n = 0;
+        Object.assign(client, {
+          wrapped: true,
+          query: (...args: unknown[]) => {
+            const i = n++;
+            log.push(`send ${i}`);
+            return query(...args).finally(() => log.push(`answer ${i}`));
+          },
+        });
+      }
+      return client;
+    };
+    try {
+      await store.init();
+      const ids = await Promise.all([1, 2, 3].map((n) => store.receive({ channel: 'c', receivedAt: n, sourceKind: 'test', raw: Buffer.from('x') })));
+      log.length = 0;
+      await Promise.all(ids.map((id) => store.saveContent(id, 'transformed', 'y', 'text/plain')));
+      // BEGIN is answered first; then the three writes go out before any of them is answered.
+      expect(log.slice(0, 5).map((entry) => entry.split(' ')[0])).toEqual(['send', 'answer', 'send', 'send', 'send']);
+      expect(pipelined.every(Boolean)).toBe(true);
+      expect((await store.get(ids[2]!))!.contents.map((c) => c.stage)).toContain('transformed');
     } finally {
       await store.close();
       const admin = new pg.Client({ connectionString: URL });

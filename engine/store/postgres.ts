@@ -161,7 +161,11 @@ class PgRunner implements TransactionRunner<Client> {
       // Bookkeeping commits need not wait for the WAL flush: a later durable commit flushes
       // the WAL up to itself, so they never become durable out of order.
       await client.query(durable ? 'BEGIN' : 'BEGIN; SET LOCAL synchronous_commit = off');
-      const results: unknown[] = [];
+      // The batch's statements are pipelined: every write starts at once, so its queries go
+      // out without waiting for the round trip of the one before (pg's pipeline mode).
+      // Statements of one write keep their order; writes of one batch never depend on each
+      // other's results (a write depends only on writes committed before it was submitted).
+      const segments: { first: number; run: () => Promise<unknown[]> }[] = [];
       for (let i = 0; i < works.length;) {
         let end = i;
         while (coalesce && end < works.length && works[end]![ROW]) end++;
@@ -169,18 +173,23 @@ class PgRunner implements TransactionRunner<Client> {
           // One INSERT ... SELECT FROM unnest(arrays) for a run of receive() writes.
           const rows = works.slice(i, end).map((w) => w[ROW]!);
           const columns = MESSAGE_COLUMNS.map((_, c) => rows.map((r) => r.values[c]));
-          await client.query(this.insertMany, columns).catch((error: unknown) => fail(error, undefined));
-          for (const row of rows) results.push(row.id);
+          segments.push({ first: -1, run: () => client.query(this.insertMany, columns).then(() => rows.map((r) => r.id)) });
           i = end;
           continue;
         }
-        try {
-          results.push(await works[i]!(client));
-        } catch (error) {
-          await fail(error, i);
-        }
+        const work = works[i]!;
+        segments.push({ first: i, run: async () => [await work(client)] });
         i++;
       }
+      const settled = await Promise.allSettled(segments.map((segment) => segment.run()));
+      // The failure at fault: the others may only be "transaction aborted" (25P02) after it.
+      const failed = settled.findIndex((r) => r.status === 'rejected' && pgCode(r.reason) !== '25P02');
+      const fault = failed >= 0 ? failed : settled.findIndex((r) => r.status === 'rejected');
+      if (fault >= 0) {
+        const first = segments[fault]!.first;
+        await fail((settled[fault] as PromiseRejectedResult).reason, first < 0 ? undefined : first);
+      }
+      const results = settled.flatMap((r) => (r as PromiseFulfilledResult<unknown[]>).value);
       await client.query('COMMIT');
       return results;
     } catch (error) {
@@ -197,6 +206,7 @@ class PgRunner implements TransactionRunner<Client> {
 
 export class PostgresStore implements MessageStore {
   private readonly pool: pg.Pool;
+  private readonly writer: pg.Pool;
   private readonly sql: ReturnType<typeof statements>;
   private readonly codec: RowCodec;
   private readonly batcher: GroupCommit<Client>;
@@ -212,7 +222,12 @@ export class PostgresStore implements MessageStore {
     });
     // An idle client's error (server restart) must not crash the process; the next query reports it.
     this.pool.on('error', () => {});
-    this.batcher = new GroupCommit(new PgRunner(this.pool, this.sql.insertMany), { maxBatch: options.maxBatch });
+    // The group commit's own connection, pipelined: one transaction runs at a time.
+    this.writer = new pg.Pool({
+      connectionString: options.url, max: 1, application_name: options.applicationName ?? 'sluice-store', pipeline: true,
+    } as pg.PoolConfig);
+    this.writer.on('error', () => {});
+    this.batcher = new GroupCommit(new PgRunner(this.writer, this.sql.insertMany), { maxBatch: options.maxBatch });
   }
 
   async init(): Promise<void> {
@@ -241,7 +256,7 @@ export class PostgresStore implements MessageStore {
     if (this.closed) return;
     this.closed = true;
     await this.batcher.close();
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.writer.end()]);
   }
 
   stats(): StoreStats {
