@@ -165,7 +165,7 @@ export class Channel {
     if (dupKey) {
       const earlier = this.inFlightKeys.has(dupKey)
         ? 'in-flight'
-        : await this.store.findDuplicate(this.name, sender, controlId!, receivedAt - this.def.duplicates.windowMs).catch(() => undefined);
+        : await this.findDuplicate(sender, controlId!, receivedAt);
       if (earlier) {
         const duplicateOf = earlier === 'in-flight' ? undefined : earlier;
         try {
@@ -199,10 +199,28 @@ export class Channel {
     const first = worstOf(await Promise.all(result.tickets.map((t) => t.first)));
     if (first === 'ERROR') {
       const text = 'delivery failed';
+      // ERROR is its final status whatever the other destinations do (ERROR is the worst); set
+      // before the AE, so the sender's resend is not taken for a duplicate (see intake).
+      await this.store.updateMessage(id, { status: 'ERROR' }).catch(() => undefined);
       return { status: 'error', ackCode: 'AE', messageId: id, text, ack: input.ack('AE', { error: { text } }) };
     }
     return accepted(input, id, first === 'QUEUED' ? 'queued for retry' : undefined);
   };
+
+  /**
+   * The original of a message with this sender and control id inside the window, if any.
+   * With respondFrom processed or delivered, an original that ended in ERROR was answered AE:
+   * the sender's resend is a new attempt, not a duplicate.
+   */
+  private async findDuplicate(sender: string, controlId: string, receivedAt: number): Promise<string | undefined> {
+    try {
+      const earlier = await this.store.findDuplicate(this.name, sender, controlId, receivedAt - this.def.duplicates.windowMs);
+      if (earlier === undefined || this.def.respondFrom === 'received') return earlier;
+      return (await this.store.get(earlier))?.status === 'ERROR' ? undefined : earlier;
+    } catch {
+      return undefined;
+    }
+  }
 
   /**
    * Waits until the backlog is below maxBacklog; false when `signal` aborted first. Polls:
@@ -298,6 +316,8 @@ export class Channel {
   private async process(env: Envelope, resumed?: PendingWork): Promise<Processed> {
     const ctx = { channel: this.name, logger: this.logger };
     let current: Envelope = env;
+    let targets: string[];
+    let stage = 'transform';
     try {
       if (this.def.filter) {
         const r = await this.def.filter(current, ctx);
@@ -312,12 +332,14 @@ export class Channel {
         // A step may record itself (with a summary); otherwise the channel records it.
         if (current.stages.length === recorded) current.stages.push({ stage: name, at: Date.now() });
       }
+      // A route's script can throw too: the message then ends in ERROR, not stuck in RECEIVED.
+      stage = 'routing';
+      targets = this.routeOf(current);
     } catch (err) {
-      const error = `transform failed: ${err instanceof Error ? err.message : String(err)}`;
+      const error = `${stage} failed: ${err instanceof Error ? err.message : String(err)}`;
       await this.store.updateMessage(env.id, { status: 'ERROR', error }, { kind: 'error', detail: error });
       return { status: 'FAILED', error };
     }
-    const targets = this.routeOf(current);
     if (targets.length === 0) return this.filtered(env, 'no route matched');
 
     // Issued together so they share one group-commit transaction. The event is written only

@@ -51,6 +51,9 @@ export function describeBasics(harness: StoreHarness): void {
       // A later duplicate inside the window points at the original, even when that is older.
       await t.store.receive(msg({ receivedAt: 5000, duplicateOf: first }));
       expect(await t.store.findDuplicate('adt', 'LAB^HOSP', 'CTRL1', 4000)).toBe(first);
+      // Two originals (the first was answered AE and resent): the newer one.
+      const second = await t.store.receive(msg({ receivedAt: 6000 }));
+      expect(await t.store.findDuplicate('adt', 'LAB^HOSP', 'CTRL1', 0)).toBe(second);
     });
   });
 

@@ -96,7 +96,7 @@ function statements(schema: string | undefined) {
     getContents: `SELECT * FROM ${contents} WHERE message_id = $1 ${SQL_PARTS.contentOrder}`,
     getEvents: `SELECT * FROM ${events} WHERE message_id = $1 ORDER BY seq`,
     findDuplicate: `SELECT id, duplicate_of FROM ${messages} WHERE channel = $1 AND sender = $2 AND control_id = $3
-      AND received_at >= $4 ORDER BY id LIMIT 1`,
+      AND received_at >= $4 ORDER BY id DESC LIMIT 1`,
     pendingMessages: `SELECT ${SUMMARY_COLUMNS} FROM ${messages} WHERE channel = $1 AND status IN (${STATUSES}) ORDER BY id`,
     pendingDeliveries: `SELECT d.* FROM ${deliveries} d JOIN ${messages} m ON m.id = d.message_id WHERE m.channel = $1
       AND m.status IN (${STATUSES}) ORDER BY d.message_id, d.destination`,

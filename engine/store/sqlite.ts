@@ -99,7 +99,7 @@ const SQL = {
   getContents: `SELECT * FROM contents WHERE message_id = ? ${SQL_PARTS.contentOrder}`,
   getEvents: 'SELECT * FROM events WHERE message_id = ? ORDER BY seq',
   findDuplicate: `SELECT id, duplicate_of FROM messages WHERE channel = ? AND sender = ? AND control_id = ?
-    AND received_at >= ? ORDER BY id LIMIT 1`,
+    AND received_at >= ? ORDER BY id DESC LIMIT 1`,
   pendingMessages: `SELECT ${SUMMARY_COLUMNS} FROM messages WHERE channel = ? AND status IN
     (${PENDING_STATUSES.map((s) => `'${s}'`).join(', ')}) ORDER BY id`,
   pendingDeliveries: `SELECT d.* FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE m.channel = ?

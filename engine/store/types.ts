@@ -138,7 +138,11 @@ export interface MessageStore {
 
   /** Stores a received message durably; resolves with its new id (a ULID) after commit. */
   receive(message: NewMessage): Promise<string>;
-  /** The id of an earlier message with the same (channel, sender, control id) received at or after `since`. */
+  /**
+   * The newest earlier message with the same (channel, sender, control id) received at or after
+   * `since`: its id, or the original it duplicates. Newest, so that after a resend of an
+   * original answered AE was processed, later resends point at that one.
+   */
   findDuplicate(channel: string, sender: string, controlId: string, since: number): Promise<string | undefined>;
 
   updateMessage(id: string, patch: MessagePatch, event?: Omit<MessageEvent, 'at'>): Promise<void>;

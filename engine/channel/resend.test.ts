@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { adt, channelConfig, tempEngineConfig, type TestChannel } from '../../test/helpers/channel.js';
+import { eventually, HttpSink } from '../../test/helpers/http-sink.js';
+import { Engine } from '../engine.js';
+import { silentLogger } from '../log.js';
+import { MllpSender } from '../mllp/index.js';
+
+const open: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  while (open.length) await open.pop()!.close().catch(() => {});
+});
+
+async function startEngine(t: TestChannel): Promise<{ engine: Engine; send: (hl7: string) => ReturnType<MllpSender['send']> }> {
+  const engine = await Engine.open(await tempEngineConfig(), silentLogger);
+  const channel = engine.deploy(channelConfig(t));
+  await channel.start();
+  open.push({ close: () => engine.stop() });
+  const port = (channel.def.source as unknown as { port: number }).port;
+  const sender = new MllpSender({ host: '127.0.0.1', port, ackTimeoutMs: 5_000 });
+  open.push(sender);
+  return { engine, send: (hl7) => sender.send(hl7) };
+}
+
+async function sink(): Promise<{ sink: HttpSink; url: string }> {
+  const s = new HttpSink();
+  const url = await s.start();
+  open.push(s);
+  return { sink: s, url };
+}
+
+describe('channel: a resend after AE, and failures in routing', () => {
+  it.each(['delivered', 'processed'] as const)('respondFrom %s: a resend of a message answered AE is processed, not taken for a duplicate', async (respondFrom) => {
+    const { sink: http, url } = await sink();
+    // delivered: the first delivery fails for good; processed: the first run's script step
+    // throws (the sender's first try has a ward the script refuses; the resend is fixed).
+    let failFirst = true;
+    http.respond = () => ({ status: respondFrom === 'delivered' && failFirst ? 400 : 200 });
+    const { engine, send } = await startEngine({
+      source: { mllp: { port: 0 } }, respondFrom,
+      steps: [{ script: { code: "if (msg.get('PV1-3.1') === 'BAD') throw new Error('no such ward')" } }],
+      destinations: { out: { http: { url }, queue: { maxAttempts: 1 } } },
+    });
+    const first = respondFrom === 'processed' ? adt('R1', 'MRN1').replace('PV1|1|I|WARD', 'PV1|1|I|BAD') : adt('R1', 'MRN1');
+    expect((await send(first)).code).toBe('AE');
+    failFirst = false;
+    const again = await send(adt('R1', 'MRN1'));
+    expect(again.code).toBe('AA');
+    expect(again.text ?? '').not.toMatch(/duplicate/);
+    await eventually(() => http.bodies.length === 1, 5_000, 'the resend delivered');
+    // A third send after the AA'd resend is a duplicate of that one: delivered once in all.
+    const third = await send(adt('R1', 'MRN1'));
+    expect(third.code).toBe('AA');
+    const all = await engine.store.search({ channel: 'test', controlId: 'R1' });
+    expect(all).toHaveLength(3);
+    const dup = all.find((m) => m.duplicateOf);
+    const resend = all.find((m) => m.status === 'SENT');
+    expect(dup?.duplicateOf).toBe(resend?.id);
+    expect(all.filter((m) => m.status === 'ERROR')).toHaveLength(1);
+    expect(http.bodies).toHaveLength(1);
+  });
+
+  it('respondFrom received: a resend is still a duplicate even when the original ended in ERROR (the sender had AA)', async () => {
+    const { sink: http, url } = await sink();
+    http.respond = () => ({ status: 400 });
+    const { engine, send } = await startEngine({ source: { mllp: { port: 0 } }, destinations: { out: { http: { url }, queue: { maxAttempts: 1 } } } });
+    expect((await send(adt('R2', 'MRN1'))).code).toBe('AA');
+    const [first] = await engine.store.search({ channel: 'test', controlId: 'R2' });
+    await eventually(async () => (await engine.store.get(first!.id))?.status === 'ERROR', 5_000, 'ERROR');
+    expect((await send(adt('R2', 'MRN1'))).code).toBe('AA');
+    const all = await engine.store.search({ channel: 'test', controlId: 'R2' });
+    expect(all.find((m) => m.id !== first!.id)?.duplicateOf).toBe(first!.id);
+    expect(http.requests).toBe(1);
+  });
+
+  it('a route script that throws ends the message in ERROR with the reason (it used to stay RECEIVED)', async () => {
+    const { sink: http, url } = await sink();
+    const { engine, send } = await startEngine({
+      source: { mllp: { port: 0 } },
+      route: [{ when: { script: "msg.get('PID-3.1') === 'MRN-BAD' ? undefined.boom : true" }, to: ['out'], continue: false }],
+      destinations: { out: { http: { url } } },
+    });
+    expect((await send(adt('S1', 'MRN-BAD'))).code).toBe('AA');
+    expect((await send(adt('S2', 'MRN-OK'))).code).toBe('AA');
+    const [bad] = await engine.store.search({ channel: 'test', controlId: 'S1' });
+    await eventually(async () => (await engine.store.get(bad!.id))?.status === 'ERROR', 5_000, 'ERROR');
+    expect((await engine.store.get(bad!.id))!.error).toMatch(/^routing failed: /);
+    await eventually(() => http.bodies.length === 1, 5_000, 'the other message delivered');
+  });
+});
