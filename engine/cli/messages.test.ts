@@ -55,6 +55,37 @@ async function listed(...filters: string[]): Promise<string[]> {
   return rows.filter(Boolean).map((row) => row.split('\t')[5]!).sort();
 }
 
+/** Stores `count` messages of one channel and status; their ids, oldest first. */
+async function seed(count: number, fields: { channel: string; status: 'ERROR' | 'SENT' }): Promise<string[]> {
+  const store = await openStore({ dataDir });
+  try {
+    const now = Date.now();
+    const ids: string[] = [];
+    // One at a time so ids (ULIDs) follow the order of the list; received_at is recent for all.
+    for (let i = 0; i < count; i++) {
+      ids.push(await store.receive({ ...fields, sourceKind: 'mllp', receivedAt: now - (count - i), controlId: `B${i}`, raw: Buffer.from(adt(`B${i}`, 'MRN9')) }));
+    }
+    return ids;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Status and reprocess count of each message, read in one store session. */
+async function summaries(ids: string[]): Promise<Map<string, { status: string; reprocessCount: number }>> {
+  const store = await openStore({ dataDir });
+  try {
+    const result = new Map<string, { status: string; reprocessCount: number }>();
+    for (const id of ids) {
+      const m = (await store.get(id))!;
+      result.set(id, { status: m.status, reprocessCount: m.reprocessCount });
+    }
+    return result;
+  } finally {
+    await store.close();
+  }
+}
+
 async function stored(id: string) {
   const store = await openStore({ dataDir });
   try {
@@ -160,6 +191,36 @@ describe('sluice messages reprocess', () => {
     expect(r.out).toMatch(/^1 message\(s\) marked/);
     expect(await stored(ids.c2)).toMatchObject({ status: 'RECEIVED', reprocessCount: 1 });
     expect(await stored(ids.c1)).toMatchObject({ status: 'SENT', reprocessCount: 0 });
+  });
+
+  // The store's search returns 100 rows by default; a filter must still reach every match.
+  it('reprocesses every match of a filter, not only the first 100', async () => {
+    const bulk = await seed(150, { channel: 'bulk', status: 'ERROR' });
+    const [sent] = await seed(1, { channel: 'bulk', status: 'SENT' });
+    const r = await sluice('reprocess', '--channel', 'bulk', '--status', 'ERROR');
+    expect(r.code).toBe(0);
+    expect(r.out).toBe('150 message(s) marked for reprocessing; a running engine picks them up when the channel (re)starts\n');
+    const after = await summaries([...bulk, sent!, ids.c2]);
+    for (const id of bulk) expect(after.get(id), id).toEqual({ status: 'RECEIVED', reprocessCount: 1 });
+    expect(after.get(sent!)).toEqual({ status: 'SENT', reprocessCount: 0 });
+    expect(after.get(ids.c2)).toEqual({ status: 'ERROR', reprocessCount: 0 }); // ERROR, but another channel
+  });
+
+  it('caps a filtered reprocess at --limit when given, newest first', async () => {
+    const bulk = await seed(150, { channel: 'bulk', status: 'ERROR' });
+    const r = await sluice('reprocess', '--channel', 'bulk', '--limit', '120');
+    expect(r.out).toMatch(/^120 message\(s\) marked/);
+    const after = await summaries(bulk);
+    expect(bulk.filter((id) => after.get(id)!.reprocessCount === 1)).toEqual(bulk.slice(30));
+  });
+
+  it('accepts --since alone as a reprocess filter', async () => {
+    const r = await sluice('reprocess', '--since', '1h');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^1 message\(s\) marked/);
+    expect((await stored(ids.c1)).reprocessCount).toBe(1);
+    expect((await stored(ids.c2)).reprocessCount).toBe(0);
+    expect((await stored(ids.c3)).reprocessCount).toBe(0);
   });
 
   it('refuses to reprocess everything without ids or a filter', async () => {

@@ -30,32 +30,63 @@ export async function messagesCommand(argv: string[], out: NodeJS.WritableStream
   const loaded = loadConfig(values.config);
   const engineErrors = loaded.errors.filter((e) => loaded.engine.file && e.file.endsWith(loaded.engine.file.split('/').pop()!));
   if (engineErrors.length) throw new CliError(formatErrors(engineErrors));
+  const limit = values.limit === undefined ? undefined : intOption(values.limit, 'limit');
+  const filter: MessageFilter = {
+    channel: values.channel, status, since: since(values.since), controlId: values['control-id'], patientId: values.patient,
+  };
+  if (action === 'reprocess' && !positionals.length && !hasFilter(filter)) {
+    throw new CliError('reprocess needs message ids or a filter (--channel, --status, --since, --control-id, --patient)', 2);
+  }
   const store = await openStore({ url: loaded.engine.store.url, dataDir: loaded.engine.dataDir, encryptionKey: loaded.engine.store.encryptionKey });
   try {
-    const filter: MessageFilter = {
-      channel: values.channel, status, since: since(values.since), controlId: values['control-id'], patientId: values.patient,
-      limit: intOption(values.limit, 'limit', 100),
-    };
-    const ids = positionals.length ? positionals : (await store.search(filter)).map((m) => m.id);
-    if (action === 'list') return await list(store, ids, out);
-    if (action === 'show') return await show(store, ids, out);
-    if (!positionals.length && !values.channel && !status && !values['control-id'] && !values.patient) {
-      throw new CliError('reprocess needs message ids or a filter (--channel, --status, --control-id, --patient)', 2);
-    }
-    let marked = 0;
-    for (const id of ids) {
-      try {
-        await store.markForReprocess(id, 'reprocess requested from the command line');
-        marked++;
-      } catch (e) {
-        if (!(e instanceof MessageNotFoundError)) throw e;
-        out.write(`${id}: not found\n`);
+    if (action === 'reprocess') {
+      // Every match, not just the first page of them: --limit caps the count only when given.
+      const pages = positionals.length ? [positionals] : matches(store, filter, limit ?? Infinity);
+      let marked = 0;
+      let missing = 0;
+      for await (const ids of pages) {
+        // One page's marks are submitted together, so the store commits them as one group.
+        const results = await Promise.allSettled(ids.map((id) => store.markForReprocess(id, 'reprocess requested from the command line')));
+        results.forEach((r, i) => {
+          if (r.status === 'fulfilled') { marked++; return; }
+          if (!(r.reason instanceof MessageNotFoundError)) throw r.reason;
+          out.write(`${ids[i]}: not found\n`);
+          missing++;
+        });
       }
+      out.write(`${marked} message(s) marked for reprocessing; a running engine picks them up when the channel (re)starts\n`);
+      return missing ? 1 : 0;
     }
-    out.write(`${marked} message(s) marked for reprocessing; a running engine picks them up when the channel (re)starts\n`);
-    return marked === ids.length ? 0 : 1;
+    const ids = positionals.length ? positionals : (await store.search({ ...filter, limit: limit ?? 100 })).map((m) => m.id);
+    if (action === 'list') return await list(store, ids, out);
+    return await show(store, ids, out);
   } finally {
     await store.close();
+  }
+}
+
+function hasFilter(f: MessageFilter): boolean {
+  return f.channel !== undefined || f.status !== undefined || f.since !== undefined || f.controlId !== undefined || f.patientId !== undefined;
+}
+
+/** Matches fetched and marked per round: bounded memory, one group commit per page. */
+const PAGE = 100;
+
+/**
+ * The ids of every message matching `filter` (at most `limit`), newest first, a page at a time.
+ * Paging is by id (`before`), so marking a page (which changes its status) cannot shift the
+ * next one, and messages received after the first page are not included.
+ */
+async function* matches(store: MessageStore, filter: MessageFilter, limit: number): AsyncGenerator<string[]> {
+  let before: string | undefined;
+  let left = limit;
+  while (left > 0) {
+    const size = Math.min(PAGE, left);
+    const page = await store.search({ ...filter, before, limit: size });
+    if (page.length) yield page.map((m) => m.id);
+    if (page.length < size) return;
+    left -= page.length;
+    before = page[page.length - 1]!.id;
   }
 }
 
