@@ -49,6 +49,9 @@ export function worstOf(statuses: readonly DeliveryStatus[]): DeliveryStatus {
   return statuses.reduce<DeliveryStatus>((w, s) => (PRECEDENCE[s] > PRECEDENCE[w] ? s : w), 'FILTERED');
 }
 
+/** Event kind: the sender was answered AE for this message (its resend is a new attempt). */
+const NAK_EVENT = 'answered-ae';
+
 export type ChannelState = 'stopped' | 'started' | 'paused';
 
 /**
@@ -199,9 +202,9 @@ export class Channel {
     const first = worstOf(await Promise.all(result.tickets.map((t) => t.first)));
     if (first === 'ERROR') {
       const text = 'delivery failed';
-      // ERROR is its final status whatever the other destinations do (ERROR is the worst); set
-      // before the AE, so the sender's resend is not taken for a duplicate (see intake).
-      await this.store.updateMessage(id, { status: 'ERROR' }).catch(() => undefined);
+      // Recorded before the AE goes out, so the sender's resend is not taken for a duplicate
+      // (see findDuplicate). Not the status: another destination may still be retrying.
+      await this.store.updateMessage(id, {}, { kind: NAK_EVENT, detail: `answered AE: ${text}` }).catch(() => undefined);
       return { status: 'error', ackCode: 'AE', messageId: id, text, ack: input.ack('AE', { error: { text } }) };
     }
     return accepted(input, id, first === 'QUEUED' ? 'queued for retry' : undefined);
@@ -216,7 +219,9 @@ export class Channel {
     try {
       const earlier = await this.store.findDuplicate(this.name, sender, controlId, receivedAt - this.def.duplicates.windowMs);
       if (earlier === undefined || this.def.respondFrom === 'received') return earlier;
-      return (await this.store.get(earlier))?.status === 'ERROR' ? undefined : earlier;
+      const original = await this.store.get(earlier);
+      const answeredAe = original?.status === 'ERROR' || original?.events.some((e) => e.kind === NAK_EVENT);
+      return answeredAe ? undefined : earlier;
     } catch {
       return undefined;
     }
@@ -244,9 +249,9 @@ export class Channel {
     return parseInput(this.def.dataType, raw, meta, this.def);
   }
 
-  /** Re-runs a stored message (reprocess), keeping its id. */
-  async reprocess(id: string): Promise<void> {
-    await this.store.markForReprocess(id, 'reprocess requested');
+  /** Re-runs a stored message (reprocess), keeping its id; `reason` goes to its history. */
+  async reprocess(id: string, reason = 'reprocess requested'): Promise<void> {
+    await this.store.markForReprocess(id, reason);
     const detail = await this.store.get(id);
     if (!detail) throw new Error(`message ${id} not found`);
     await this.resume({ message: detail, deliveries: [] }, detail.raw);
@@ -360,9 +365,10 @@ export class Channel {
       }
       tickets.push(this.queues.get(name)!.enqueue(current, prior && { attempts: prior.attempts, nextAttemptAt: prior.nextAttemptAt }));
     }
-    // The message's own status follows its deliveries: QUEUED while any retries, then the worst final one.
+    // The message's own status follows its deliveries: QUEUED while any retries (even beside
+    // one that failed for good: recovery resumes QUEUED messages), then the worst final one.
     void Promise.all(tickets.map((t) => t.first)).then(async (firsts) => {
-      if (worstOf(firsts) === 'QUEUED') await this.store.updateMessage(env.id, { status: 'QUEUED' });
+      if (firsts.includes('QUEUED')) await this.store.updateMessage(env.id, { status: 'QUEUED' });
       const finals = await Promise.all(tickets.map((t) => t.done));
       const worst = worstOf(finals);
       // The deliveries' own events already tell the story; the status is the summary.

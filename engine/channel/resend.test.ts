@@ -46,7 +46,7 @@ describe('channel: a resend after AE, and failures in routing', () => {
     const again = await send(adt('R1', 'MRN1'));
     expect(again.code).toBe('AA');
     expect(again.text ?? '').not.toMatch(/duplicate/);
-    await eventually(() => http.bodies.length === 1, 5_000, 'the resend delivered');
+    await eventually(async () => (await engine.store.search({ channel: 'test', controlId: 'R1', status: 'SENT' })).length === 1, 5_000, 'the resend SENT');
     // A third send after the AA'd resend is a duplicate of that one: delivered once in all.
     const third = await send(adt('R1', 'MRN1'));
     expect(third.code).toBe('AA');
@@ -57,6 +57,36 @@ describe('channel: a resend after AE, and failures in routing', () => {
     expect(dup?.duplicateOf).toBe(resend?.id);
     expect(all.filter((m) => m.status === 'ERROR')).toHaveLength(1);
     expect(http.bodies).toHaveLength(1);
+  });
+
+  it('respondFrom delivered: one destination failing for good beside one retrying answers AE; the message stays QUEUED (recoverable) until the retry ends', async () => {
+    const { sink: bad, url: badUrl } = await sink();
+    const { sink: slow, url: slowUrl } = await sink();
+    bad.respond = () => ({ status: 400 });
+    let slowUp = false;
+    slow.respond = () => ({ status: slowUp ? 200 : 503 });
+    const { engine, send } = await startEngine({
+      source: { mllp: { port: 0 } }, respondFrom: 'delivered',
+      destinations: {
+        bad: { http: { url: badUrl }, queue: { maxAttempts: 1 } },
+        slow: { http: { url: slowUrl }, queue: { maxAttempts: 50, backoff: { initial: 20, max: 50, factor: 2 } } },
+      },
+    });
+    expect((await send(adt('Q1', 'MRN1'))).code).toBe('AE');
+    const [m] = await engine.store.search({ channel: 'test', controlId: 'Q1' });
+    await eventually(async () => (await engine.store.get(m!.id))?.status === 'QUEUED', 5_000, 'QUEUED while slow retries');
+    expect((await engine.store.pending('test')).map((w) => w.message.id)).toContain(m!.id);
+    // The resend, while the original is still QUEUED (not ERROR), is a new attempt, not a
+    // duplicate: the original's AE was recorded. Its own answer waits for its deliveries.
+    const again = send(adt('Q1', 'MRN1'));
+    await eventually(async () => (await engine.store.search({ channel: 'test', controlId: 'Q1' })).length === 2, 5_000, 'the resend stored');
+    const resend = (await engine.store.search({ channel: 'test', controlId: 'Q1' })).find((r) => r.id !== m!.id)!;
+    expect(resend.duplicateOf).toBeUndefined();
+    expect(resend.status).not.toBe('FILTERED');
+    slowUp = true;
+    expect((await again).code).toBe('AE');
+    await eventually(async () => (await engine.store.get(m!.id))?.status === 'ERROR', 5_000, 'ERROR at the end');
+    expect((await engine.store.get(m!.id))!.deliveries.map((d) => `${d.destination}:${d.status}`).sort()).toEqual(['bad:ERROR', 'slow:SENT']);
   });
 
   it('respondFrom received: a resend is still a duplicate even when the original ended in ERROR (the sender had AA)', async () => {
