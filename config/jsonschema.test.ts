@@ -147,7 +147,7 @@ describe('engine JSON Schema', () => {
     const s = jsonSchema().engine;
     expect(s.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
     expect(s.additionalProperties).toBe(false);
-    expect(Object.keys(s.properties as object)).toEqual(['dataDir', 'store', 'channels', 'log', 'connections', 'defaults']);
+    expect(Object.keys(s.properties as object)).toEqual(['dataDir', 'store', 'channels', 'log', 'connections', 'defaults', 'admin']);
     const good = parse(yaml('dataDir: ./data', 'store: { retention: 30d, encryptionKey: "${env:K}" }', 'channels: [channels, "more/*.yaml"]', 'log: { level: debug }', 'connections: { epic-prod: { api: { base: x } } }', 'defaults: { queue: { mode: never } }'));
     expect(check(s, good)).toEqual([]);
     expect(check(s, { ...good, logs: {} })).not.toEqual([]);

@@ -6,6 +6,7 @@ import { pathKey, sortErrors, type ConfigError, type ConfigPath, type Problem } 
 import { crossCheck, type CheckedChannel } from './crossref.js';
 import { displayPath, expandChannelPatterns, yamlFilesIn } from './files.js';
 import { issuesToProblems, parseWith } from './issues.js';
+import { checkScripts } from './scripts.js';
 import {
   BUILTIN_QUEUE, channelValidator, engineSchema, mergeQueue,
   type ChannelConfig, type ChannelFile, type DestinationConfig, type EngineConfig, type EngineFile, type QueueConfig, type QueueOverrides,
@@ -95,6 +96,7 @@ function resolveEngine(file: EngineFile, path: string | undefined, cwd: string):
     log: file.log,
     connections: file.connections as Record<string, ComponentRef>,
     defaults: { queue: mergeQueue(BUILTIN_QUEUE, file.defaults.queue), queueWritten: file.defaults.queue },
+    ...(file.admin ? { admin: file.admin } : {}),
   };
 }
 
@@ -162,6 +164,7 @@ function checkChannels(paths: readonly string[], engine: EngineState, opts: Requ
     problems: p.problems,
   }));
   crossCheck(checked.filter((c) => c.raw !== undefined), { connections: engine.connections, channelRefs });
+  for (const c of checked) if (c.raw !== undefined) checkScripts(c, opts.cwd);
   const errors: ConfigError[] = [];
   const channels: LoadedChannel[] = [];
   prepared.forEach((p, i) => {

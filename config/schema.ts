@@ -16,6 +16,9 @@ const NAME_HINT = 'expected lowercase letters, digits and "-", e.g. adt-in';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const QUEUE_MODES = ['never', 'on-failure', 'always'] as const;
 export const RESPOND_FROM = ['received', 'processed', 'delivered'] as const;
+/** Each role may do what the roles before it may. */
+export const ADMIN_ROLES = ['viewer', 'operator', 'admin'] as const;
+export type AdminRole = (typeof ADMIN_ROLES)[number];
 const DATA_TYPES = ['hl7v2', 'fhir'] as const;
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -116,6 +119,15 @@ export interface EngineConfig {
   readonly connections: Record<string, ComponentRef>;
   /** `queue`: built-ins merged with the engine file's; `queueWritten`: what the file itself set. */
   readonly defaults: { readonly queue: QueueConfig; readonly queueWritten?: QueueOverrides };
+  /** The admin HTTP API; absent: none runs. */
+  readonly admin?: AdminConfig;
+}
+
+export interface AdminConfig {
+  /** host:port. */
+  readonly listen: string;
+  readonly tls?: { readonly cert: string; readonly key: string; readonly ca?: string };
+  readonly tokens: readonly { readonly name: string; readonly role: AdminRole; readonly token: string }[];
 }
 
 const HL7_PATH_HINT = 'expected an HL7 path like PID-3.1 or PID-3[1].1';
@@ -169,6 +181,46 @@ function queueSchema() {
     .meta({ description: 'Queueing and retries; fields left out come from the engine defaults.queue.' });
 }
 
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
+
+/** host:port, the host a name, an IPv4 address or a bracketed IPv6 address. */
+function listenSchema() {
+  return z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'expected host:port, e.g. 127.0.0.1:8765' });
+}
+
+function adminSchema() {
+  return z
+    .strictObject({
+      listen: listenSchema().meta({ description: 'host:port of the admin HTTP API, e.g. 127.0.0.1:8765. An address other than loopback needs tls.' }),
+      tls: z
+        .strictObject({
+          cert: z.string().min(1).meta({ description: 'Server certificate chain (PEM), e.g. ${file:/etc/sluice/admin.crt}.' }),
+          key: z.string().min(1).meta({ description: 'Private key (PEM); must be ${file:...} or ${env:...}.' }),
+          ca: z.string().min(1).optional().meta({ description: 'CA bundle (PEM): clients must then present a certificate it signed (mutual TLS).' }),
+        })
+        .optional()
+        .meta({ description: 'HTTPS for the admin API; required on any address other than loopback.' }),
+      tokens: z
+        .array(
+          z.strictObject({
+            name: z.string().regex(NAME_PATTERN, { error: NAME_HINT }).meta({ description: 'Who uses this token; written to the audit log.' }),
+            role: z.enum(ADMIN_ROLES).meta({ description: 'viewer: list channels; operator: also start, stop, pause and reprocess; admin: also reload channel files and undeploy.' }),
+            token: z.string().min(32, { error: 'at least 32 characters (e.g. `openssl rand -hex 32`)' }).meta({ description: 'Bearer token; must be ${env:...} or ${file:...}.' }),
+          }),
+        )
+        .min(1)
+        .refine((ts) => new Set(ts.map((t) => t.name)).size === ts.length, { error: 'token names must be unique' })
+        .meta({ description: 'Who may call the API: a name, a role and a bearer token each (send `Authorization: Bearer <token>`; the CLI reads it from SLUICE_ADMIN_TOKEN).' }),
+    })
+    .superRefine((a, ctx) => {
+      const host = a.listen.slice(0, a.listen.lastIndexOf(':'));
+      if (!a.tls && !LOOPBACK.test(host)) {
+        ctx.addIssue({ code: 'custom', path: ['listen'], message: `${host} is not a loopback address: set admin.tls, or tokens would cross the network in clear` });
+      }
+    })
+    .meta({ description: 'The admin HTTP API (channels: list, start, stop, pause, reload; messages: reprocess), with bearer tokens per role and an audit log (audit.jsonl in dataDir).' });
+}
+
 export function engineSchema(mode: SchemaMode = 'validate') {
   return z
     .strictObject({
@@ -189,6 +241,7 @@ export function engineSchema(mode: SchemaMode = 'validate') {
         .default({})
         .meta({ description: 'Named connections (`<name>: { <type>: <options> }`, e.g. `epic-prod: { fhir: {...} }`) that component options refer to with `connection: <name>`; each is created once and shared by every channel.' }),
       defaults: z.strictObject({ queue: queueSchema().optional() }).prefault({}),
+      admin: adminSchema().optional(),
     })
     .meta({ title: 'Sluice engine file (sluice.yaml)' });
 }

@@ -180,7 +180,7 @@ describe('errors', () => {
       'channels/a.yaml': MINIMAL,
     });
     expect(r.lines).toEqual([
-      'sluice.yaml:2:1 chanels: unknown key "chanels" (did you mean "channels"? expected one of: dataDir, store, channels, log, connections, defaults)',
+      'sluice.yaml:2:1 chanels: unknown key "chanels" (did you mean "channels"? expected one of: dataDir, store, channels, log, connections, defaults, admin)',
       'sluice.yaml:3:22 channels[1]: no channel files match "more/*.yaml"',
       'sluice.yaml:3:37 channels[2]: no such file or directory "missing"',
       'sluice.yaml:4:8 log.level: invalid value "loud" (expected one of: fatal, error, warn, info, debug, trace, silent)',

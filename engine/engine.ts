@@ -5,16 +5,34 @@ import type { ChannelLookup } from './channel/components/destinations.js';
 import { ConnectionPool } from './connections.js';
 import type { Logger } from './log.js';
 import { openStore } from './store/index.js';
+import { MessageNotFoundError } from './store/rows.js';
 import type { MessageStore } from './store/types.js';
 
 const PRUNE_EVERY_MS = 60 * 60_000;
+
+/** The channel exists but is not in a state to do what was asked. */
+export class ChannelStateError extends Error {
+  override readonly name = 'ChannelStateError';
+}
 
 /**
  * The running engine: one message store and the deployed channels. Channels can be
  * deployed, undeployed, started, stopped and paused while it runs.
  */
+/** What reload() did, channel by channel. */
+export interface ReloadResult {
+  readonly deployed: string[];
+  readonly redeployed: string[];
+  readonly undeployed: string[];
+  readonly unchanged: string[];
+  /** Channels that could not be (re)deployed or started, with why; the others went ahead. */
+  readonly failed: { readonly channel: string; readonly error: string }[];
+}
+
 export class Engine implements ChannelLookup {
   private readonly channels = new Map<string, Channel>();
+  /** The config each deployed channel was built from, to tell what a reload changes. */
+  private readonly configs = new Map<string, ChannelConfig>();
   private pruneTimer: NodeJS.Timeout | undefined;
   readonly connections: ConnectionPool;
 
@@ -56,6 +74,7 @@ export class Engine implements ChannelLookup {
     });
     const channel = new Channel(def, this.store, logger);
     this.channels.set(cfg.name, channel);
+    this.configs.set(cfg.name, cfg);
     return channel;
   }
 
@@ -64,6 +83,50 @@ export class Engine implements ChannelLookup {
     const c = this.require(name);
     await c.stop();
     this.channels.delete(name);
+    this.configs.delete(name);
+  }
+
+  /**
+   * Brings the deployed channels in line with `configs` (the channel files as read again):
+   * new enabled channels are deployed and started, changed ones undeployed (drained) and
+   * deployed again, removed or disabled ones undeployed; unchanged ones keep running as
+   * they are (a paused channel stays paused).
+   */
+  async reload(configs: readonly ChannelConfig[]): Promise<ReloadResult> {
+    const result: ReloadResult = { deployed: [], redeployed: [], undeployed: [], unchanged: [], failed: [] };
+    const wanted = new Map(configs.filter((c) => c.enabled).map((c) => [c.name, c]));
+    for (const name of [...this.channels.keys()]) {
+      if (wanted.has(name)) continue;
+      await this.undeploy(name);
+      result.undeployed.push(name);
+    }
+    for (const cfg of wanted.values()) {
+      const current = this.configs.get(cfg.name);
+      if (current && JSON.stringify(current) === JSON.stringify(cfg)) {
+        result.unchanged.push(cfg.name);
+        continue;
+      }
+      try {
+        if (current) await this.undeploy(cfg.name);
+        await this.deploy(cfg).start();
+        (current ? result.redeployed : result.deployed).push(cfg.name);
+      } catch (error) {
+        // A channel that cannot start (its port taken, say) is not left half deployed.
+        if (this.channels.has(cfg.name)) await this.undeploy(cfg.name).catch(() => undefined);
+        result.failed.push({ channel: cfg.name, error: (error as Error).message });
+      }
+    }
+    return result;
+  }
+
+  /** Re-runs a stored message in its channel, which must be deployed and started. */
+  async reprocess(id: string, reason?: string): Promise<void> {
+    const message = await this.store.get(id);
+    if (!message) throw new MessageNotFoundError(id);
+    const channel = this.channels.get(message.channel);
+    if (!channel) throw new ChannelStateError(`channel "${message.channel}" is not deployed`);
+    if (channel.state !== 'started') throw new ChannelStateError(`channel "${message.channel}" is ${channel.state}`);
+    await channel.reprocess(id, reason);
   }
 
   channel(name: string): Channel | undefined {

@@ -2,8 +2,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { formatErrors, generateReferenceDocs, jsonSchema, lintPaths, loadConfig } from '../../config/index.js';
 import '../channel/components/index.js';
+import type { AdminConfig } from '../../config/schema.js';
+import { AdminServer } from '../admin/server.js';
 import { Engine } from '../engine.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { listComponents } from '../registry.js';
 import { parse } from './args.js';
 import { ensureLocalKafka } from './local-kafka.js';
@@ -30,11 +32,33 @@ export async function runCommand(argv: string[], out: NodeJS.WritableStream, err
   }
   out.write(`sluice running: store ${loaded.engine.store.url ? 'postgresql' : `sqlite in ${loaded.engine.dataDir}`}\n`);
   for (const c of engine.list()) out.write(`  ${c.name}: ${c.def.source.describe()} → ${c.def.destinations.map((d) => d.name).join(', ')}\n`);
+  const admin = loaded.engine.admin ? await startAdmin(engine, loaded.engine.admin, values.config, logger, out) : undefined;
   await untilStopped(signal);
   out.write('stopping: draining in-flight messages\n');
+  await admin?.stop();
   await engine.stop();
   await stopKafka();
   return 0;
+}
+
+/** The admin API; a reload reads the channel files again (the engine file's other settings need a restart). */
+async function startAdmin(engine: Engine, config: AdminConfig, configFile: string | undefined, logger: Logger, out: NodeJS.WritableStream): Promise<AdminServer> {
+  const admin = new AdminServer({
+    engine, config, logger: logger.child({ component: 'admin' }),
+    reload: async () => {
+      const again = loadConfig(configFile);
+      if (again.errors.length) return { errors: formatErrors(again.errors).split('\n') };
+      return { result: await engine.reload(again.channels.map((c) => c.config)) };
+    },
+  });
+  try {
+    const port = await admin.start();
+    out.write(`admin API on ${config.tls ? 'https' : 'http'}://${config.listen.slice(0, config.listen.lastIndexOf(':'))}:${port} (audit log ${admin.audit.file})\n`);
+    return admin;
+  } catch (e) {
+    await engine.stop().catch(() => {});
+    throw new CliError(`cannot start the admin API on ${config.listen}: ${(e as Error).message}`);
+  }
 }
 
 export function lintCommand(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {

@@ -5,6 +5,7 @@ import { listenCommand } from './listen.js';
 import { sendCommand } from './send.js';
 import { lintCommand, listCommand, runCommand, schemaCommand } from './engine-commands.js';
 import { messagesCommand } from './messages.js';
+import { channelsCommand } from './channels.js';
 import { testCommand } from './test-command.js';
 import { keysCommand } from './keys.js';
 import { fhirCommand } from './fhir.js';
@@ -15,7 +16,8 @@ usage:
   sluice run [--config sluice.yaml]                      run the engine with its channels
   sluice lint [PATH...]                                  validate engine and channel files
   sluice test [PATH...]                                  run channel tests (*.test.yaml)
-  sluice messages list|show|reprocess [filters] [ID...]  browse the message store
+  sluice messages list|show|reprocess [filters] [ID...]  browse the message store (reprocess goes through a running engine's admin API)
+  sluice channels list|start|stop|pause|undeploy|reload [NAME]  control a running engine's channels (admin API; token in SLUICE_ADMIN_TOKEN)
   sluice schema [--engine] [--docs DIR]                  JSON Schema for editors; reference docs
   sluice list                                            registered sources, steps, destinations
   sluice send --host H --port P [--tls ...] FILE|DIR|-   send messages over MLLP, print each ACK
@@ -45,6 +47,7 @@ export async function main(argv: string[], io: { out?: NodeJS.WritableStream; er
       case 'lint': return lintCommand(rest, out, err);
       case 'test': return await testCommand(rest, out, err);
       case 'messages': return await messagesCommand(rest, out);
+      case 'channels': return await channelsCommand(rest, out);
       case 'schema': return await schemaCommand(rest, out);
       case 'list': return listCommand(out);
       case 'kafka': return await kafkaCommand(rest, out, err);

@@ -177,7 +177,7 @@ describe('sluice messages reprocess', () => {
   it('marks a message RECEIVED, bumps reprocessCount, clears deliveries and records why', async () => {
     const r = await sluice('reprocess', ids.c1);
     expect(r.code).toBe(0);
-    expect(r.out).toBe('1 message(s) marked for reprocessing; a running engine picks them up when the channel (re)starts\n');
+    expect(r.out).toBe('1 message(s) marked for reprocessing; the engine picks them up when their channel (re)starts\n');
     const m = await stored(ids.c1);
     expect(m).toMatchObject({ status: 'RECEIVED', reprocessCount: 1, deliveries: [] });
     expect(m.events.at(-1)).toMatchObject({ kind: 'reprocess', detail: 'reprocess requested from the command line' });
@@ -199,7 +199,7 @@ describe('sluice messages reprocess', () => {
     const [sent] = await seed(1, { channel: 'bulk', status: 'SENT' });
     const r = await sluice('reprocess', '--channel', 'bulk', '--status', 'ERROR');
     expect(r.code).toBe(0);
-    expect(r.out).toBe('150 message(s) marked for reprocessing; a running engine picks them up when the channel (re)starts\n');
+    expect(r.out).toBe('150 message(s) marked for reprocessing; the engine picks them up when their channel (re)starts\n');
     const after = await summaries([...bulk, sent!, ids.c2]);
     for (const id of bulk) expect(after.get(id), id).toEqual({ status: 'RECEIVED', reprocessCount: 1 });
     expect(after.get(sent!)).toEqual({ status: 'SENT', reprocessCount: 0 });

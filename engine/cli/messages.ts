@@ -1,10 +1,12 @@
 import { loadConfig, formatErrors, parseDuration } from '../../config/index.js';
 import { MessageNotFoundError, openStore } from '../store/index.js';
 import type { MessageFilter, MessageStatus, MessageStore } from '../store/types.js';
+import type { EngineConfig } from '../../config/schema.js';
+import { adminTarget, callAdmin, errorText, isUnreachable, type AdminTarget } from './admin-client.js';
 import { intOption, parse } from './args.js';
 import { CliError } from './errors.js';
 
-const USAGE = 'sluice messages list|show|reprocess [--config F] [--channel C] [--status S] [--since 1h|ISO] [--control-id ID] [--patient ID] [--limit N] [ID...]';
+const USAGE = 'sluice messages list|show|reprocess [--config F] [--channel C] [--status S] [--since 1h|ISO] [--control-id ID] [--patient ID] [--limit N] [--admin URL] [ID...]';
 const STATUSES: readonly MessageStatus[] = ['RECEIVED', 'FILTERED', 'TRANSFORMED', 'QUEUED', 'SENT', 'ERROR'];
 
 function since(value: string | undefined): number | undefined {
@@ -23,7 +25,7 @@ export async function messagesCommand(argv: string[], out: NodeJS.WritableStream
   if (action !== 'list' && action !== 'show' && action !== 'reprocess') throw new CliError(`expected list, show or reprocess\nusage: ${USAGE}`, 2);
   const { values, positionals } = parse(rest, {
     config: { type: 'string', short: 'c' }, channel: { type: 'string' }, status: { type: 'string' }, since: { type: 'string' },
-    'control-id': { type: 'string' }, patient: { type: 'string' }, limit: { type: 'string' },
+    'control-id': { type: 'string' }, patient: { type: 'string' }, limit: { type: 'string' }, admin: { type: 'string' },
   }, USAGE);
   const status = values.status?.toUpperCase() as MessageStatus | undefined;
   if (status && !STATUSES.includes(status)) throw new CliError(`--status: expected one of ${STATUSES.join(', ')}`, 2);
@@ -40,22 +42,23 @@ export async function messagesCommand(argv: string[], out: NodeJS.WritableStream
   const store = await openStore({ url: loaded.engine.store.url, dataDir: loaded.engine.dataDir, encryptionKey: loaded.engine.store.encryptionKey });
   try {
     if (action === 'reprocess') {
+      const via = reprocessVia(loaded.engine, values.admin, out);
       // Every match, not just the first page of them: --limit caps the count only when given.
       const pages = positionals.length ? [positionals] : matches(store, filter, limit ?? Infinity);
-      let marked = 0;
-      let missing = 0;
+      const counts = { engine: 0, marked: 0, missing: 0 };
       for await (const ids of pages) {
         // One page's marks are submitted together, so the store commits them as one group.
-        const results = await Promise.allSettled(ids.map((id) => store.markForReprocess(id, 'reprocess requested from the command line')));
+        const results = await Promise.allSettled(ids.map((id) => reprocessOne(store, via, id)));
         results.forEach((r, i) => {
-          if (r.status === 'fulfilled') { marked++; return; }
+          if (r.status === 'fulfilled') { counts[r.value]++; return; }
           if (!(r.reason instanceof MessageNotFoundError)) throw r.reason;
           out.write(`${ids[i]}: not found\n`);
-          missing++;
+          counts.missing++;
         });
       }
-      out.write(`${marked} message(s) marked for reprocessing; a running engine picks them up when the channel (re)starts\n`);
-      return missing ? 1 : 0;
+      if (via.target) out.write(`${counts.engine} message(s) reprocessed by the running engine\n`);
+      if (counts.marked || !via.target) out.write(`${counts.marked} message(s) marked for reprocessing; the engine picks them up when their channel (re)starts\n`);
+      return counts.missing ? 1 : 0;
     }
     const ids = positionals.length ? positionals : (await store.search({ ...filter, limit: limit ?? 100 })).map((m) => m.id);
     if (action === 'list') return await list(store, ids, out);
@@ -63,6 +66,41 @@ export async function messagesCommand(argv: string[], out: NodeJS.WritableStream
   } finally {
     await store.close();
   }
+}
+
+interface Via {
+  /** The running engine's admin API, when one is configured and answers. */
+  target?: AdminTarget;
+}
+
+/** Reprocess through the running engine when the engine file has an admin API and a token is set. */
+function reprocessVia(engine: EngineConfig, url: string | undefined, out: NodeJS.WritableStream): Via {
+  if (!engine.admin && !url) return {};
+  if (!process.env.SLUICE_ADMIN_TOKEN) {
+    out.write('note: SLUICE_ADMIN_TOKEN is not set, so the running engine is not asked; messages are only marked\n');
+    return {};
+  }
+  return { target: adminTarget(engine, url) };
+}
+
+/**
+ * One message: the running engine reprocesses it now; when no engine answers, or its channel
+ * is not running, it is marked in the store for the channel's next start.
+ */
+async function reprocessOne(store: MessageStore, via: Via, id: string): Promise<'engine' | 'marked'> {
+  if (via.target) {
+    try {
+      const { status, body } = await callAdmin(via.target, 'POST', `/api/messages/${encodeURIComponent(id)}/reprocess`);
+      if (status === 200) return 'engine';
+      if (status === 404) throw new MessageNotFoundError(id);
+      if (status !== 409) throw new CliError(`the engine refused to reprocess ${id}: ${errorText(body)}`);
+    } catch (error) {
+      if (!isUnreachable(error)) throw error;
+      via.target = undefined; // no engine runs: mark the rest in the store
+    }
+  }
+  await store.markForReprocess(id, 'reprocess requested from the command line');
+  return 'marked';
 }
 
 function hasFilter(f: MessageFilter): boolean {

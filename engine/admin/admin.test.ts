@@ -1,0 +1,217 @@
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { formatErrors, loadConfig } from '../../config/index.js';
+import { adt } from '../../test/helpers/channel.js';
+import { eventually, HttpSink } from '../../test/helpers/http-sink.js';
+import { Capture } from '../../test/helpers/streams.js';
+import { main } from '../cli/main.js';
+import { MllpSender } from '../mllp/index.js';
+import { openStore } from '../store/index.js';
+
+// Tokens come from the environment, as the config requires (${env:...}); 32+ characters.
+const TOKENS = { viewer: 'v'.repeat(40), operator: 'o'.repeat(40), admin: 'a'.repeat(40) };
+const ENV = { SLUICE_TEST_ADMIN_VIEWER: TOKENS.viewer, SLUICE_TEST_ADMIN_OPERATOR: TOKENS.operator, SLUICE_TEST_ADMIN_ADMIN: TOKENS.admin };
+const ADMIN_BLOCK = [
+  'admin:', '  listen: 127.0.0.1:0', '  tokens:',
+  '    - { name: val, role: viewer, token: "${env:SLUICE_TEST_ADMIN_VIEWER}" }',
+  '    - { name: ops, role: operator, token: "${env:SLUICE_TEST_ADMIN_OPERATOR}" }',
+  '    - { name: root, role: admin, token: "${env:SLUICE_TEST_ADMIN_ADMIN}" }',
+].join('\n');
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!().catch(() => {});
+  for (const k of [...Object.keys(ENV), 'SLUICE_ADMIN_TOKEN']) delete process.env[k];
+});
+
+function mllpChannel(name: string, destination: string, port = 0): string {
+  return [`name: ${name}`, 'source:', `  mllp: { port: ${port} }`, 'destinations:', `  out:`, `    ${destination}`, ''].join('\n');
+}
+
+/** A port free right now (two channels may not both say port 0 in one engine's files). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** `sluice run` on a temp directory with the admin API; resolves once both are up. */
+async function run(channels: Record<string, string>) {
+  Object.assign(process.env, ENV);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-admin-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(path.join(dir, 'channels'));
+  const config = path.join(dir, 'sluice.yaml');
+  await writeFile(config, `dataDir: ./data\nchannels: [channels]\nlog: { level: warn }\n${ADMIN_BLOCK}\n`);
+  for (const [name, text] of Object.entries(channels)) await writeFile(path.join(dir, 'channels', `${name}.yaml`), text);
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const stop = new AbortController();
+  const running = main(['run', '--config', config], { out: stdout, err: stderr, signal: stop.signal });
+  cleanups.push(async () => { stop.abort(); await running; });
+  await eventually(() => /admin API on http:\/\/127\.0\.0\.1:\d+/.test(stdout.text) || /sluice:/.test(stderr.text), 10_000, 'engine start');
+  expect(stderr.text).toBe('');
+  const url = /admin API on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout.text)![1]!;
+  const port = (channel: string): number => Number(new RegExp(`${channel}: mllp 127\\.0\\.0\\.1:(\\d+)`).exec(stdout.text)![1]);
+  return { dir, config, url, port, stdout, stderr };
+}
+
+async function call(url: string, method: 'GET' | 'POST', token?: string): Promise<{ status: number; body: any; headers: Record<string, unknown> }> {
+  const res = await request(url, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const text = await res.body.text();
+  return { status: res.statusCode, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+}
+
+async function auditLines(dir: string): Promise<Record<string, string>[]> {
+  return (await readFile(path.join(dir, 'data', 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+}
+
+async function cli(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
+  Object.assign(process.env, env);
+  const out = new Capture();
+  const err = new Capture();
+  const code = await main(argv, { out, err });
+  return { code, out: out.text, err: err.text };
+}
+
+describe('admin API', () => {
+  it('requires a token, enforces roles and writes every request to the audit log before acting', async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), 'sluice-admin-out-'));
+    cleanups.push(() => rm(out, { recursive: true, force: true }));
+    const { dir, url } = await run({ in: mllpChannel('in', `file: { dir: ${JSON.stringify(out)} }`) });
+
+    expect((await call(`${url}/health`, 'GET')).status).toBe(200);
+    const anonymous = await call(`${url}/api/channels`, 'GET');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers['www-authenticate']).toMatch(/^Bearer/);
+    expect((await call(`${url}/api/channels`, 'GET', 'x'.repeat(40))).status).toBe(401);
+
+    const listed = await call(`${url}/api/channels`, 'GET', TOKENS.viewer);
+    expect(listed.status).toBe(200);
+    expect(listed.body).toMatchObject([{ name: 'in', state: 'started', backlog: 0, destinations: ['out'] }]);
+    const refused = await call(`${url}/api/channels/in/stop`, 'POST', TOKENS.viewer);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatch(/needs the operator role/);
+
+    expect((await call(`${url}/api/channels/in/pause`, 'POST', TOKENS.operator)).body).toEqual({ name: 'in', state: 'paused' });
+    expect((await call(`${url}/api/channels/in/start`, 'POST', TOKENS.operator)).body).toEqual({ name: 'in', state: 'started' });
+    expect((await call(`${url}/api/reload`, 'POST', TOKENS.operator)).status).toBe(403);
+    expect((await call(`${url}/api/channels/nope/stop`, 'POST', TOKENS.operator)).status).toBe(404);
+    expect((await call(`${url}/api/channels/in/stop`, 'GET', TOKENS.admin)).status).toBe(405);
+    expect((await call(`${url}/api/nothing`, 'GET', TOKENS.admin)).status).toBe(404);
+
+    const audit = await auditLines(dir);
+    const summary = audit.map((a) => `${a.actor} ${a.action} ${a.target ?? ''} ${a.outcome}`.replace(/ +/g, ' '));
+    expect(summary).toEqual([
+      '- channel.list denied', '- channel.list denied',
+      'val channel.list requested', 'val channel.list ok',
+      'val channel.stop in denied',
+      'ops channel.pause in requested', 'ops channel.pause in ok',
+      'ops channel.start in requested', 'ops channel.start in ok',
+      'ops channels.reload denied',
+      'ops channel.stop nope requested', 'ops channel.stop nope failed',
+    ]);
+    expect(audit.every((a) => typeof a.at === 'string' && a.peer !== undefined)).toBe(true);
+  });
+
+  it('reprocesses in the running engine, from the API and from `sluice messages reprocess`', async () => {
+    const sink = new HttpSink();
+    const sinkUrl = await sink.start();
+    cleanups.push(() => sink.close());
+    let up = false;
+    sink.respond = () => ({ status: up ? 200 : 400 });
+    const { dir, config, url, port } = await run({ in: mllpChannel('in', `http: { url: ${JSON.stringify(sinkUrl)} }`) });
+    const sender = new MllpSender({ host: '127.0.0.1', port: port('in') });
+    cleanups.push(() => sender.close());
+    expect((await sender.send(adt('P1', 'MRN1'))).code).toBe('AA');
+    expect((await sender.send(adt('P2', 'MRN2'))).code).toBe('AA');
+    // The CLI reads the store beside the running engine (SQLite allows a second connection).
+    const store = await openStore({ dataDir: path.join(dir, 'data') });
+    cleanups.push(() => store.close());
+    const idOf = async (c: string) => (await store.search({ controlId: c }))[0]!.id;
+    const [p1, p2] = [await idOf('P1'), await idOf('P2')];
+    await eventually(async () => (await store.get(p1))?.status === 'ERROR' && (await store.get(p2))?.status === 'ERROR', 5_000, 'both ERROR');
+    up = true;
+
+    const api = await call(`${url}/api/messages/${p1}/reprocess`, 'POST', TOKENS.operator);
+    expect(api).toMatchObject({ status: 200, body: { id: p1, reprocessed: true } });
+    expect((await store.get(p1))!.events.map((e) => e.detail)).toContain('reprocess requested by ops (admin API)');
+    await eventually(async () => (await store.get(p1))?.status === 'SENT', 5_000, 'P1 SENT');
+    expect((await call(`${url}/api/messages/01ARZ3NDEKTSV4RRFFQ69G5FAV/reprocess`, 'POST', TOKENS.operator)).status).toBe(404);
+
+    // --admin: this engine listens on a port of its own choosing (listen: 127.0.0.1:0).
+    const r = await cli(['messages', 'reprocess', '--config', config, '--admin', url, '--channel', 'in', '--status', 'ERROR'], { SLUICE_ADMIN_TOKEN: TOKENS.operator });
+    expect(r).toMatchObject({ code: 0, out: '1 message(s) reprocessed by the running engine\n' });
+    await eventually(async () => (await store.get(p2))?.status === 'SENT', 5_000, 'P2 SENT without a restart');
+    expect(sink.bodies).toHaveLength(2);
+
+    // A viewer may not; a paused channel answers 409 and the CLI marks the message for its next start.
+    expect((await call(`${url}/api/messages/${p1}/reprocess`, 'POST', TOKENS.viewer)).status).toBe(403);
+    await call(`${url}/api/channels/in/pause`, 'POST', TOKENS.operator);
+    expect((await call(`${url}/api/messages/${p1}/reprocess`, 'POST', TOKENS.operator)).status).toBe(409);
+    const paused = await cli(['messages', 'reprocess', '--config', config, '--admin', url, p1], { SLUICE_ADMIN_TOKEN: TOKENS.operator });
+    expect(paused.out).toContain('1 message(s) marked for reprocessing');
+    expect((await store.get(p1))!.status).toBe('RECEIVED');
+  });
+
+  it('reloads the channel files: deploys new, redeploys changed, undeploys removed; refuses files with errors', async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), 'sluice-admin-out-'));
+    cleanups.push(() => rm(out, { recursive: true, force: true }));
+    const file = (sub: string) => `file: { dir: ${JSON.stringify(path.join(out, sub))} }`;
+    const { dir, config, url } = await run({ a: mllpChannel('a', file('a')) });
+    const token = { SLUICE_ADMIN_TOKEN: TOKENS.admin };
+    const portB = await freePort();
+    await writeFile(path.join(dir, 'channels', 'b.yaml'), mllpChannel('b', file('b'), portB));
+    let r = await cli(['channels', 'reload', '--config', config, '--admin', url], token);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^deployed +b$/m);
+    expect(r.out).toMatch(/^unchanged +a$/m);
+
+    await writeFile(path.join(dir, 'channels', 'b.yaml'), mllpChannel('b', file('b2'), portB));
+    await writeFile(path.join(dir, 'channels', 'a.yaml'), 'name: a\nsource:\n  mllp: { port: 0 }\ndestinations:\n  out:\n    file: { dir: 7 }\n');
+    r = await cli(['channels', 'reload', '--config', config, '--admin', url], token);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/a\.yaml:6:\d+ destinations\.out\.file\.dir/);
+    // Nothing changed: b still writes to b, a still runs.
+    expect((await call(`${url}/api/channels`, 'GET', TOKENS.viewer)).body.map((c: { name: string; state: string }) => `${c.name} ${c.state}`)).toEqual(['a started', 'b started']);
+
+    await rm(path.join(dir, 'channels', 'a.yaml'));
+    r = await cli(['channels', 'reload', '--config', config, '--admin', url], token);
+    expect(r.out).toMatch(/^redeployed +b$/m);
+    expect(r.out).toMatch(/^undeployed +a$/m);
+    r = await cli(['channels', 'list', '--config', config, '--admin', url], { SLUICE_ADMIN_TOKEN: TOKENS.viewer });
+    expect(r.out.trim().split('\n').slice(1).map((l) => l.split('\t').slice(0, 2).join(' '))).toEqual(['b started']);
+    r = await cli(['channels', 'reload', '--config', config, '--admin', url], { SLUICE_ADMIN_TOKEN: TOKENS.operator });
+    expect(r).toMatchObject({ code: 1, err: expect.stringMatching(/needs the admin role/) });
+  });
+});
+
+describe('admin config', () => {
+  async function errorsOf(admin: string): Promise<string> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-admin-cfg-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(path.join(dir, 'sluice.yaml'), `channels: []\n${admin}\n`);
+    return formatErrors(loadConfig(path.join(dir, 'sluice.yaml'), { env: ENV, cwd: dir }).errors);
+  }
+
+  it('refuses a literal token, a short one, and a non-loopback address without TLS', async () => {
+    expect(await errorsOf('admin:\n  listen: 127.0.0.1:8765\n  tokens:\n    - { name: a, role: admin, token: literal-token-literal-token-literal-token }'))
+      .toMatch(/sluice\.yaml:5:\d+ admin\.tokens\[0\]\.token: secrets must come from/);
+    expect(await errorsOf('admin:\n  listen: 127.0.0.1:8765\n  tokens:\n    - { name: a, role: admin, token: "${env:SHORT}" }').catch(String))
+      .toMatch(/admin\.tokens\[0\]\.token/);
+    expect(await errorsOf('admin:\n  listen: 0.0.0.0:8765\n  tokens:\n    - { name: a, role: admin, token: "${env:SLUICE_TEST_ADMIN_ADMIN}" }'))
+      .toMatch(/sluice\.yaml:3:\d+ admin\.listen: 0\.0\.0\.0 is not a loopback address: set admin\.tls/);
+    expect(await errorsOf('admin:\n  listen: 127.0.0.1:8765\n  tokens:\n    - { name: a, role: root, token: "${env:SLUICE_TEST_ADMIN_ADMIN}" }'))
+      .toMatch(/admin\.tokens\[0\]\.role/);
+    expect(await errorsOf('admin:\n  listen: 127.0.0.1:8765\n  tokens:\n    - { name: a, role: admin, token: "${env:SLUICE_TEST_ADMIN_ADMIN}" }')).toBe('');
+  });
+});
