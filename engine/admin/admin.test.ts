@@ -2,15 +2,19 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatErrors, loadConfig } from '../../config/index.js';
-import { adt } from '../../test/helpers/channel.js';
+import { adt, tempEngineConfig } from '../../test/helpers/channel.js';
+import { testPki } from '../../test/helpers/tls.js';
 import { eventually, HttpSink } from '../../test/helpers/http-sink.js';
 import { Capture } from '../../test/helpers/streams.js';
 import { main } from '../cli/main.js';
+import { Engine } from '../engine.js';
+import { silentLogger } from '../log.js';
 import { MllpSender } from '../mllp/index.js';
 import { openStore } from '../store/index.js';
+import { AdminServer } from './server.js';
 
 // Tokens come from the environment, as the config requires (${env:...}); 32+ characters.
 const TOKENS = { viewer: 'v'.repeat(40), operator: 'o'.repeat(40), admin: 'a'.repeat(40) };
@@ -213,5 +217,30 @@ describe('admin config', () => {
     expect(await errorsOf('admin:\n  listen: 127.0.0.1:8765\n  tokens:\n    - { name: a, role: root, token: "${env:SLUICE_TEST_ADMIN_ADMIN}" }'))
       .toMatch(/admin\.tokens\[0\]\.role/);
     expect(await errorsOf('admin:\n  listen: 127.0.0.1:8765\n  tokens:\n    - { name: a, role: admin, token: "${env:SLUICE_TEST_ADMIN_ADMIN}" }')).toBe('');
+  });
+});
+
+describe('admin API over TLS', () => {
+  it('serves HTTPS and, with a CA, requires a client certificate it signed', async () => {
+    const pki = testPki();
+    const engine = await Engine.open(await tempEngineConfig(), silentLogger);
+    cleanups.push(() => engine.stop());
+    const server = new AdminServer({
+      engine, logger: silentLogger, reload: async () => ({ errors: ['not here'] }),
+      config: { listen: '127.0.0.1:0', tls: { cert: pki.serverCert.toString(), key: pki.serverKey.toString(), ca: pki.caCert.toString() }, tokens: [{ name: 'ops', role: 'operator', token: TOKENS.operator }] },
+    });
+    const port = await server.start();
+    cleanups.push(() => server.stop());
+    const get = (connect: Record<string, unknown>) => {
+      const dispatcher = new Agent({ connect });
+      cleanups.push(() => dispatcher.close());
+      return request(`https://127.0.0.1:${port}/api/channels`, { headers: { authorization: `Bearer ${TOKENS.operator}` }, dispatcher });
+    };
+    const ok = await get({ ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey });
+    expect(ok.statusCode).toBe(200);
+    expect(await ok.body.json()).toEqual([]);
+    await expect(get({ ca: pki.caCert })).rejects.toThrow();
+    await expect(get({ ca: pki.caCert, cert: pki.rogueCert, key: pki.rogueKey })).rejects.toThrow();
+    await expect(request(`http://127.0.0.1:${port}/api/channels`)).rejects.toThrow();
   });
 });
