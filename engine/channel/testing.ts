@@ -1,9 +1,11 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { formatErrors } from '../../config/errors.js';
+import { issuesToProblems } from '../../config/issues.js';
 import type { ChannelConfig } from '../../config/schema.js';
+import { parseYaml as parseYamlWithPositions } from '../../config/yaml.js';
 import { parseHl7, Hl7ParseError } from '../hl7/index.js';
 import { silentLogger } from '../log.js';
 import { openStore } from '../store/index.js';
@@ -58,18 +60,12 @@ function toHl7(text: string): string {
   return text.replace(/\r\n|\n|\r/g, '\r').replace(/\r+$/, '') + '\r';
 }
 
+/** Parses a *.test.yaml; errors name file:line:col and the path, like config errors. */
 export function parseTestFile(text: string, file: string): ChannelTestFile {
-  let value: unknown;
-  try {
-    value = parseYaml(text);
-  } catch (err) {
-    throw new Error(`${file}: ${(err as Error).message.split('\n')[0]}`);
-  }
-  const r = channelTestFileSchema.safeParse(value);
-  if (!r.success) {
-    const first = r.error.issues[0]!;
-    throw new Error(`${file}: ${first.path.join('.') || '(top)'}: ${first.message}`);
-  }
+  const yaml = parseYamlWithPositions(text, file);
+  if (yaml.errors.length) throw new Error(formatErrors(yaml.errors));
+  const r = channelTestFileSchema.safeParse(yaml.value);
+  if (!r.success) throw new Error(formatErrors(yaml.locate(issuesToProblems(r.error.issues, () => false))));
   return r.data;
 }
 

@@ -57,4 +57,32 @@ describe('sluice test / lint on the example channels', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/bad\.yaml:6:5 destinations\.out.*fiel.*file/);
   });
+
+  it('given a channel file, runs the tests beside it; a malformed test file is reported with line and column', async () => {
+    let r = await run(['test', path.join(ROOT, 'channels', 'lis-sink.yaml')]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('lis-sink.test.yaml (lis-sink)');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-ct-'));
+    await writeFile(path.join(dir, 'lonely.yaml'), 'name: lonely\n');
+    r = await run(['test', path.join(dir, 'lonely.yaml')]);
+    expect(r).toMatchObject({ code: 1, err: expect.stringContaining('not a channel test file (*.test.yaml), and no lonely.test.yaml beside it') });
+    await writeFile(path.join(dir, 'bad.test.yaml'), 'tests:\n  - name: x\n    input: 5\n    expect: { status: BOGUS }\n');
+    r = await run(['test', path.join(dir, 'bad.test.yaml')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/bad\.test\.yaml:3:5 tests\[0\]\.input: /);
+    expect(r.err).toMatch(/bad\.test\.yaml:4:15 tests\[0\]\.expect\.status: /);
+  });
+
+  it('sluice list names every registered component; sluice schema prints the channel JSON Schema', async () => {
+    let r = await run(['list']);
+    expect(r.code).toBe(0);
+    for (const name of ['mllp', 'file', 'http', 'kafka', 'set', 'script', 'channel']) expect(r.out).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
+    expect(r.out).toMatch(/^sources:\n/);
+    r = await run(['schema']);
+    const schema = JSON.parse(r.out) as { title: string; additionalProperties: boolean; required: string[] };
+    expect(schema).toMatchObject({ title: 'Sluice channel file', additionalProperties: false });
+    expect(schema.required).toEqual(expect.arrayContaining(['name', 'source', 'destinations']));
+    r = await run(['schema', '--engine']);
+    expect(Object.keys((JSON.parse(r.out) as { properties: object }).properties)).toContain('admin');
+  });
 });

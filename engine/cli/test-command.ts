@@ -9,7 +9,13 @@ const TEST_FILE = /\.test\.ya?ml$/i;
 
 async function findTestFiles(target: string): Promise<string[]> {
   const info = await stat(target).catch(() => { throw new CliError(`${target}: no such file or directory`); });
-  if (!info.isDirectory()) return [target];
+  if (!info.isDirectory()) {
+    if (TEST_FILE.test(target)) return [target];
+    // A channel file: its tests are beside it.
+    const beside = target.replace(/\.ya?ml$/i, '.test.yaml');
+    if (beside !== target && await stat(beside).then(() => true, () => false)) return [beside];
+    throw new CliError(`${target}: not a channel test file (*.test.yaml), and no ${path.basename(beside)} beside it`);
+  }
   const found: string[] = [];
   for (const name of (await readdir(target)).sort()) {
     const full = path.join(target, name);
