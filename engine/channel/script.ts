@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import vm from 'node:vm';
 import { transformSync } from 'esbuild';
 import type { Envelope, Warning } from './envelope.js';
@@ -16,37 +17,99 @@ import type { Envelope, Warning } from './envelope.js';
  */
 export interface ScriptSource {
   code?: string;
+  /** Read relative to the working directory (`cwd`), as the engine runs. */
   file?: string;
   lang?: 'js' | 'ts';
   timeoutMs?: number;
+  /** The working directory a relative `file` is read from; default process.cwd(). */
+  cwd?: string;
 }
 
 export class ScriptError extends Error {
   override readonly name = 'ScriptError';
+  /** The message without the leading "script ", e.g. `does not compile: Unexpected token ')'`. */
+  readonly reason: string;
+  constructor(reason: string) {
+    super(`script ${reason}`);
+    this.reason = reason;
+  }
 }
 
 export type CompiledScript = (env: Envelope, stage: string) => unknown;
 
-/** Compiles a script once; each call runs it with `msg`, `env` and `warn` bound. */
-export function compileScript(src: ScriptSource, mode: 'expression' | 'statements'): CompiledScript {
-  const code = src.code ?? (src.file ? readFileSync(src.file, 'utf8') : '');
-  if (!code.trim()) throw new ScriptError('script is empty');
+function readSource(src: ScriptSource): string {
+  if (src.code !== undefined) return src.code;
+  if (!src.file) return '';
+  const cwd = src.cwd ?? process.cwd();
+  try {
+    return readFileSync(resolve(cwd, src.file), 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ScriptError(`file not found: ${src.file} (relative to the working directory ${cwd})`);
+    throw new ScriptError(`file cannot be read: ${src.file}: ${(err as Error).message}`);
+  }
+}
+
+/** ` (line 3 of the script)`; nothing for one-line scripts or when the line is not known. */
+function where(line: number | undefined, code: string, src: ScriptSource): string {
+  const lines = code.split('\n').length;
+  if (line === undefined || (lines === 1 && !src.file)) return '';
+  return ` (line ${Math.min(Math.max(line, 1), lines)} of ${src.file ?? 'the script'})`;
+}
+
+/** The line of a V8 SyntaxError in the compiled text: the stack starts with `<filename>:<line>`. */
+function v8Line(err: unknown): number | undefined {
+  const first = (err as Error)?.stack?.split('\n', 1)[0] ?? '';
+  const m = /:(\d+)$/.exec(first);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Reads and compiles a script without running it: what {@link compileScript} does before
+ * it makes the sandbox. Throws a ScriptError when the file is missing, the script is empty
+ * or it does not compile; `sluice lint` reports the same errors through it.
+ */
+export function parseScript(src: ScriptSource, mode: 'expression' | 'statements'): vm.Script {
+  const code = readSource(src);
+  if (!code.trim()) throw new ScriptError('is empty (expected JavaScript or TypeScript code)');
   const lang = src.lang ?? (src.file?.endsWith('.ts') ? 'ts' : 'js');
   // Wrap first, so statements may `return` (TypeScript rejects a top-level return).
+  // `offset` turns a line of the wrapped text into a line of the script as written.
+  const lead = /^\s*/.exec(code)![0].split('\n').length - 1;
   let body = mode === 'expression' ? `(${code.trim().replace(/;\s*$/, '')});` : `(function () {\n${code}\n})();`;
+  const offset = mode === 'expression' ? lead : -1;
   if (lang === 'ts') {
     try {
       body = transformSync(body, { loader: 'ts', target: 'es2022' }).code;
     } catch (err) {
-      throw new ScriptError(`TypeScript did not compile: ${(err as Error).message.split('\n')[0]}`);
+      const first = (err as { errors?: { text: string; location?: { line: number } | null }[] }).errors?.[0];
+      const line = first?.location ? first.location.line + offset : undefined;
+      throw new ScriptError(`does not compile as TypeScript: ${first?.text ?? (err as Error).message.split('\n')[0]}${where(line, code, src)}`);
     }
   }
-  let script: vm.Script;
   try {
-    script = new vm.Script(body, { filename: src.file ?? 'script' });
+    return new vm.Script(body, { filename: src.file ?? 'script' });
   } catch (err) {
-    throw new ScriptError(`script does not parse: ${(err as Error).message}`);
+    // Lines of esbuild's output are not the script's own.
+    const line = lang === 'js' ? (v8Line(err) ?? NaN) + offset : NaN;
+    throw new ScriptError(`does not compile: ${(err as Error).message}${where(Number.isNaN(line) ? undefined : line, code, src)}`);
   }
+}
+
+/** Why a script would not compile, as {@link compileScript} would say it; undefined when it compiles. */
+export function scriptProblem(src: ScriptSource, mode: 'expression' | 'statements'): string | undefined {
+  try {
+    parseScript(src, mode);
+    return undefined;
+  } catch (err) {
+    if (err instanceof ScriptError) return err.reason;
+    throw err;
+  }
+}
+
+/** Compiles a script once; each call runs it with `msg`, `env` and `warn` bound. */
+export function compileScript(src: ScriptSource, mode: 'expression' | 'statements'): CompiledScript {
+  const script = parseScript(src, mode);
   // A null-prototype global: a host object's prototype chain would lead to the host's Function.
   const context = vm.createContext(Object.create(null) as object, { codeGeneration: { strings: false, wasm: false } });
   const bridge = installBridge(context);
@@ -56,7 +119,7 @@ export function compileScript(src: ScriptSource, mode: 'expression' | 'statement
     try {
       return script.runInContext(context, { timeout });
     } catch (err) {
-      throw new ScriptError(`script failed in ${stage}: ${(err as Error)?.message ?? String(err)}`);
+      throw new ScriptError(`failed in ${stage}: ${(err as Error)?.message ?? String(err)}`);
     } finally {
       bridge.unbind();
     }

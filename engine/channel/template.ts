@@ -1,6 +1,15 @@
+import { parsePath } from '../hl7/path.js';
 import type { Envelope } from './envelope.js';
 
 const PLACEHOLDER = /\{([^{}]+)\}/g;
+
+/** The named placeholders {@link fillTemplate} knows; any other name is read as an HL7 path. */
+export const TEMPLATE_FIELDS = ['id', 'channel', 'controlId', 'messageType', 'date', 'receivedAt'] as const;
+type TemplateField = (typeof TEMPLATE_FIELDS)[number];
+
+function isField(name: string): name is TemplateField {
+  return (TEMPLATE_FIELDS as readonly string[]).includes(name);
+}
 
 /**
  * Fills `{id}`, `{channel}`, `{controlId}`, `{messageType}`, `{date}` (YYYYMMDD, UTC),
@@ -10,15 +19,17 @@ const PLACEHOLDER = /\{([^{}]+)\}/g;
 export function fillTemplate(template: string, env: Envelope, safe = false): string {
   return template.replace(PLACEHOLDER, (_, name: string) => {
     let v: string;
-    switch (name) {
-      case 'id': v = env.id; break;
-      case 'channel': v = env.channel; break;
-      case 'controlId': v = env.source.controlId ?? ''; break;
-      case 'receivedAt': v = String(env.receivedAt); break;
-      case 'date': v = new Date(env.receivedAt).toISOString().slice(0, 10).replace(/-/g, ''); break;
-      case 'messageType': v = env.content.kind === 'hl7v2' ? env.content.message.messageType : ''; break;
-      default:
-        v = env.content.kind === 'hl7v2' ? safeGet(env, name) : '';
+    if (isField(name)) {
+      switch (name) {
+        case 'id': v = env.id; break;
+        case 'channel': v = env.channel; break;
+        case 'controlId': v = env.source.controlId ?? ''; break;
+        case 'receivedAt': v = String(env.receivedAt); break;
+        case 'date': v = new Date(env.receivedAt).toISOString().slice(0, 10).replace(/-/g, ''); break;
+        case 'messageType': v = env.content.kind === 'hl7v2' ? env.content.message.messageType : ''; break;
+      }
+    } else {
+      v = env.content.kind === 'hl7v2' ? safeGet(env, name) : '';
     }
     return safe ? v.replace(/[^A-Za-z0-9._-]/g, '_') : v;
   });
@@ -30,4 +41,30 @@ function safeGet(env: Envelope, path: string): string {
   } catch {
     return '';
   }
+}
+
+/** Three characters that start a segment name: a placeholder like this is meant as an HL7 path. */
+const LOOKS_LIKE_PATH = /^\s*[A-Z][A-Z0-9]{2}(?![a-z])/;
+
+/**
+ * What is wrong with a template, one message per placeholder that {@link fillTemplate} would
+ * fill with nothing whatever the message: a name that is neither one of
+ * {@link TEMPLATE_FIELDS} (or `extra`, names a caller fills before) nor an HL7 path the
+ * engine's path parser accepts. Empty when the template is fine.
+ */
+export function templateProblems(template: string, extra: readonly string[] = []): string[] {
+  const problems: string[] = [];
+  const known = [...TEMPLATE_FIELDS, ...extra].map((n) => `{${n}}`).join(' ');
+  for (const m of template.matchAll(PLACEHOLDER)) {
+    const name = m[1]!;
+    if (isField(name) || extra.includes(name)) continue;
+    try {
+      parsePath(name);
+    } catch (err) {
+      problems.push(LOOKS_LIKE_PATH.test(name)
+        ? `placeholder {${name}}: ${(err as Error).message}`
+        : `unknown placeholder {${name}} (known: ${known} or an HL7 path like {MSH-4})`);
+    }
+  }
+  return problems;
 }

@@ -6,7 +6,7 @@ import { parseRetryAfter } from '../../fhir/retry.js';
 import { MllpSender, MllpSendError } from '../../mllp/index.js';
 import { registerComponent } from '../../registry.js';
 import { contentText, contentType } from '../envelope.js';
-import { fillTemplate } from '../template.js';
+import { fillTemplate, templateProblems } from '../template.js';
 import { permanent, sent, transient, type Destination } from '../types.js';
 import { clientTlsSchema } from './tls.js';
 
@@ -95,12 +95,17 @@ class DirSync {
   }
 }
 
+/** A placeholder that would always fill with nothing is a config error, not an empty file name part. */
+function checkTemplate(template: string, ctx: z.RefinementCtx): void {
+  for (const message of templateProblems(template)) ctx.addIssue({ code: 'custom', message });
+}
+
 registerComponent({
   kind: 'destination', name: 'file',
   description: 'Writes each message to a file: written to a temporary name and fsynced, renamed, then the directory fsynced, so SENT means on disk.',
   schema: z.object({
     dir: z.string(),
-    name: z.string().default('{id}.hl7').describe('file name template: {id} {channel} {controlId} {messageType} {date} or an HL7 path like {MSH-4}'),
+    name: z.string().superRefine(checkTemplate).default('{id}.hl7').describe('file name template: {id} {channel} {controlId} {messageType} {date} or an HL7 path like {MSH-4}'),
   }).strict(),
   example: "file: { dir: ./out, name: '{date}-{controlId}.hl7' }",
   create: (o): Destination => {

@@ -1,9 +1,24 @@
 import { z } from 'zod';
 import { zDuration } from '../../duration.js';
+import { parsePath } from '../../hl7/path.js';
 import { registerComponent } from '../../registry.js';
 import { FILTERED, type Envelope } from '../envelope.js';
 import { compileScript } from '../script.js';
 import type { Step } from '../types.js';
+
+/**
+ * An option holding an HL7 path, checked with the parser the message uses at run time, so
+ * a path that would fail every message is a config error (at load, lint and deploy).
+ */
+function hl7Path() {
+  return z.string().superRefine((path, ctx) => {
+    try {
+      parsePath(path);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
+}
 
 /** Steps that edit HL7 v2 content need it; other content passes through with a warning. */
 function withHl7(stage: string, edit: (msg: import('../../hl7/index.js').Hl7Message, env: Envelope) => void): Step {
@@ -20,7 +35,7 @@ function withHl7(stage: string, edit: (msg: import('../../hl7/index.js').Hl7Mess
 registerComponent({
   kind: 'step', name: 'set',
   description: 'Set an HL7 path to a fixed value (escaped for the message).',
-  schema: z.object({ path: z.string(), value: z.string() }).strict(),
+  schema: z.object({ path: hl7Path(), value: z.string() }).strict(),
   example: 'set: { path: MSH-5, value: LAB }',
   create: (o): Step => withHl7('set', (msg) => { msg.set(o.path, o.value); }),
 });
@@ -28,7 +43,7 @@ registerComponent({
 registerComponent({
   kind: 'step', name: 'copy',
   description: 'Copy the encoded value at one HL7 path to another.',
-  schema: z.object({ from: z.string(), to: z.string() }).strict(),
+  schema: z.object({ from: hl7Path(), to: hl7Path() }).strict(),
   example: 'copy: { from: PID-3[1].1, to: PID-2.1 }',
   create: (o): Step => withHl7('copy', (msg) => { msg.setRaw(o.to, msg.getRaw(o.from)); }),
 });
@@ -36,7 +51,7 @@ registerComponent({
 registerComponent({
   kind: 'step', name: 'delete',
   description: 'Empty the value at an HL7 path.',
-  schema: z.object({ path: z.string() }).strict(),
+  schema: z.object({ path: hl7Path() }).strict(),
   example: 'delete: { path: PID-19 }',
   create: (o): Step => withHl7('delete', (msg) => { msg.setRaw(o.path, ''); }),
 });
@@ -45,9 +60,9 @@ registerComponent({
   kind: 'step', name: 'map',
   description: 'Map the value at an HL7 path through a table (e.g. local codes to standard ones).',
   schema: z.object({
-    path: z.string(),
+    path: hl7Path(),
     table: z.record(z.string(), z.string()),
-    to: z.string().optional().describe('write the mapped value here instead of in place'),
+    to: hl7Path().optional().describe('write the mapped value here instead of in place'),
     default: z.string().optional().describe('value for codes not in the table'),
     unmapped: z.enum(['keep', 'warn', 'filter', 'error']).default('warn').describe('what to do with a code not in the table (when no default)'),
   }).strict(),
