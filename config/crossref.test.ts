@@ -87,6 +87,10 @@ describe('across channels', () => {
     ]);
   });
 
+  it('port 0 (a free port picked at start) never clashes', () => {
+    expect(load({ 'channels/a.yaml': listener('a', 0), 'channels/b.yaml': listener('b', 0) })).toEqual([]);
+  });
+
   it('ports clash on the same host or against all hosts, not across different hosts or with a disabled channel', () => {
     const files = {
       'channels/a.yaml': yaml('name: a', 'source: { fake: { port: 2575, host: 10.0.0.1 } }', 'destinations: { out: { sink: {} } }'),

@@ -139,7 +139,8 @@ function listenerOf(ch: CheckedChannel): Listener | undefined {
   const options = ch.data?.source.options ?? source[component];
   const port = field(options, 'port');
   const host = field(options, 'host');
-  if (typeof port !== 'number') return undefined;
+  // Port 0: the system picks a free port for each listener, so two never clash.
+  if (typeof port !== 'number' || port === 0) return undefined;
   return { ch, path: ['source', component, 'port'], port, host: typeof host === 'string' ? host : undefined };
 }
 

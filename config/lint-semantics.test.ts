@@ -2,6 +2,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import '../engine/channel/components/index.js';
 import { Capture } from '../test/helpers/streams.js';
+import { adt } from '../test/helpers/channel.js';
+import type { Envelope } from '../engine/channel/envelope.js';
+import { compileScript, scriptProblem } from '../engine/channel/script.js';
+import { parseHl7 } from '../engine/hl7/index.js';
 import { main } from '../engine/cli/main.js';
 import { formatError, lintPaths, loadConfig } from './index.js';
 import { cleanTrees, tree, yaml } from './testing/tree.js';
@@ -185,5 +189,17 @@ describe('sluice lint', () => {
     const code = await main(['lint', join(dir, 'ch/adt.yaml')], { out, err });
     expect(code).toBe(1);
     expect(err.text).toContain('ch/adt.yaml:5:15 steps[0].delete.path: invalid HL7 path "NOTAPATH"');
+  });
+});
+
+describe('expression scripts', () => {
+  it('may end in a // comment, on the same line or the next', () => {
+    for (const code of ["msg.get('PV1-2') === 'I' // inpatients only", "msg.get('PV1-2') === 'I'\n// inpatients only\n"]) {
+      expect(scriptProblem({ code }, 'expression')).toBeUndefined();
+    }
+    const run = compileScript({ code: "msg.get('PV1-2') === 'I' // inpatients only" }, 'expression');
+    const env = (ward: string) => ({ content: { kind: 'hl7v2', message: parseHl7(adt('C1', 'MRN1').replace('PV1|1|I|', `PV1|1|${ward}|`)) } }) as unknown as Envelope;
+    expect(run(env('I'), 'filter')).toBe(true);
+    expect(run(env('O'), 'filter')).toBe(false);
   });
 });

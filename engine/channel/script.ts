@@ -76,7 +76,8 @@ export function parseScript(src: ScriptSource, mode: 'expression' | 'statements'
   // Wrap first, so statements may `return` (TypeScript rejects a top-level return).
   // `offset` turns a line of the wrapped text into a line of the script as written.
   const lead = /^\s*/.exec(code)![0].split('\n').length - 1;
-  let body = mode === 'expression' ? `(${code.trim().replace(/;\s*$/, '')});` : `(function () {\n${code}\n})();`;
+  // The newline before ')' keeps a trailing // comment from swallowing it.
+  let body = mode === 'expression' ? `(${code.trim().replace(/;\s*$/, '')}\n);` : `(function () {\n${code}\n})();`;
   const offset = mode === 'expression' ? lead : -1;
   if (lang === 'ts') {
     try {
