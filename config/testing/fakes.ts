@@ -11,7 +11,7 @@ export function registerFakes(): void {
     name: 'fake',
     description: 'A fake listening source.',
     schema: z.strictObject({
-      port: z.number().int().min(1).max(65535).meta({ description: 'TCP port.' }),
+      port: z.number().int().min(0).max(65535).meta({ description: 'TCP port.' }),
       host: z.string().optional().meta({ description: 'Interface to listen on.' }),
     }),
     docs: 'Listens on nothing; for tests.',
