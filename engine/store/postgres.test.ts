@@ -14,6 +14,13 @@ function toDollar(sql: string): string {
   return sql.replace(/\?/g, () => `$${++n}`);
 }
 
+async function dropSchema(schema: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: URL });
+  await admin.connect();
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin.end();
+}
+
 const harness: StoreHarness = {
   name: 'postgres',
   async location() {
@@ -135,10 +142,7 @@ suite('postgres', () => {
       expect(store.stats()).toMatchObject({ durableTransactions: 3 });
     } finally {
       await store.close();
-      const admin = new pg.Client({ connectionString: URL });
-      await admin.connect();
-      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await admin.end();
+      await dropSchema(schema);
     }
   });
 
@@ -177,10 +181,7 @@ suite('postgres', () => {
       expect((await store.get(ids[2]!))!.contents.map((c) => c.stage)).toContain('transformed');
     } finally {
       await store.close();
-      const admin = new pg.Client({ connectionString: URL });
-      await admin.connect();
-      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await admin.end();
+      await dropSchema(schema);
     }
   });
 
