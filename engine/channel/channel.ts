@@ -1,7 +1,7 @@
 import { buildNak, HL7_ERROR } from '../hl7/index.js';
 import type { Logger } from '../log.js';
 import { sleep } from '../sleep.js';
-import type { DeliveryStatus, MessageStatus, MessageStore, PendingWork } from '../store/types.js';
+import type { DeliveryStatus, MessageStatus, MessageStore, NewMessage, PendingWork } from '../store/types.js';
 import { FILTERED, contentText, contentType, type Envelope } from './envelope.js';
 import { InputError, parseInput, type DataType, type ParsedInput } from './input.js';
 import { KeyedSerializer } from './keyed.js';
@@ -61,7 +61,13 @@ export type ChannelState = 'stopped' | 'started' | 'paused';
 export class Channel {
   private readonly queues = new Map<string, DestinationQueue>();
   private readonly processing = new Set<Promise<unknown>>();
-  private readonly inFlightKeys = new Set<string>();
+  /**
+   * Messages in intake by (sender, control id): resolves with the id of the original once it
+   * is answered AA, or undefined when it is answered otherwise (not stored, AE). A copy that
+   * arrives meanwhile (a sender that timed out and resent) waits for it, so it is neither
+   * processed twice nor ACKed as a duplicate of a message that was never accepted.
+   */
+  private readonly inFlight = new Map<string, Promise<string | undefined>>();
   /** Filter, steps and routing run in arrival order per ordering key, so queues receive each key's messages in order. */
   private readonly pipeline = new KeyedSerializer();
   private stateValue: ChannelState = 'stopped';
@@ -159,41 +165,59 @@ export class Channel {
       return this.rejectUnparsable(raw, meta, receivedAt, err);
     }
     const { controlId, sender } = input;
-    const common = {
+    const common: NewMessage = {
       channel: this.name, receivedAt, sourceKind: meta.kind, peer: meta.peer, controlId, sender,
       messageType: input.messageType, patientId: input.patientId, orderingKey: input.orderingKey, raw,
     };
 
     const dupKey = this.def.duplicates.enabled && controlId ? `${sender}\u0000${controlId}` : undefined;
+    // Copies that arrive while this message is in intake wait for its answer (see inFlight).
+    let settle: (original: string | undefined) => void = () => undefined;
     if (dupKey) {
-      const earlier = this.inFlightKeys.has(dupKey)
-        ? 'in-flight'
-        : await this.findDuplicate(sender, controlId!, receivedAt);
+      const prior = this.inFlight.get(dupKey);
+      const mine = new Promise<string | undefined>((resolve) => {
+        settle = (original) => {
+          if (this.inFlight.get(dupKey) === mine) this.inFlight.delete(dupKey);
+          resolve(original);
+        };
+      });
+      // Claimed before the store lookup, so a copy arriving meanwhile waits for this one.
+      this.inFlight.set(dupKey, mine);
+      const earlier = (prior && await prior) || await this.findDuplicate(sender, controlId!, receivedAt);
       if (earlier) {
-        const duplicateOf = earlier === 'in-flight' ? undefined : earlier;
+        settle(earlier);
         try {
-          const id = await this.store.receive({ ...common, duplicateOf, status: 'FILTERED', error: 'duplicate' });
-          this.logger.info({ messageId: id, duplicateOf }, 'duplicate message acknowledged, not processed');
-          return { status: 'accepted', ackCode: 'AA', messageId: id, duplicateOf, text: 'duplicate', ack: input.ack('AA') };
+          const id = await this.store.receive({ ...common, duplicateOf: earlier, status: 'FILTERED', error: 'duplicate' });
+          this.logger.info({ messageId: id, duplicateOf: earlier }, 'duplicate message acknowledged, not processed');
+          return { status: 'accepted', ackCode: 'AA', messageId: id, duplicateOf: earlier, text: 'duplicate', ack: input.ack('AA') };
         } catch (err) {
           return this.storeFailed(input, err);
         }
       }
-      this.inFlightKeys.add(dupKey);
     }
+    try {
+      const outcome = await this.accept(input, common, meta);
+      settle(outcome.ackCode === 'AA' ? outcome.messageId : undefined);
+      return outcome;
+    } finally {
+      settle(undefined); // a throw: copies waiting for this one are not duplicates of it
+    }
+  };
 
+  /** Stores a new message, starts its processing and answers as respondFrom says. */
+  private async accept(input: ParsedInput, common: NewMessage, meta: SourceMeta): Promise<Outcome> {
     let id: string;
     try {
       id = await this.store.receive(common);
     } catch (err) {
-      if (dupKey) this.inFlightKeys.delete(dupKey);
       return this.storeFailed(input, err);
     }
+    const { receivedAt, controlId, sender } = common;
     const env: Envelope = {
       id, channel: this.name, receivedAt, source: { kind: meta.kind, peer: meta.peer, controlId, sender },
-      raw, content: input.content, key: common.orderingKey, warnings: [], stages: [{ stage: 'received', at: receivedAt }],
+      raw: common.raw, content: input.content, key: common.orderingKey, warnings: [], stages: [{ stage: 'received', at: receivedAt }],
     };
-    const processed = this.track(this.pipeline.run(env.key ?? '', () => this.process(env)).finally(() => { if (dupKey) this.inFlightKeys.delete(dupKey); }));
+    const processed = this.track(this.pipeline.run(env.key ?? '', () => this.process(env)));
 
     if (this.def.respondFrom === 'received') return accepted(input, id);
     const result = await processed;
@@ -208,7 +232,7 @@ export class Channel {
       return { status: 'error', ackCode: 'AE', messageId: id, text, ack: input.ack('AE', { error: { text } }) };
     }
     return accepted(input, id, first === 'QUEUED' ? 'queued for retry' : undefined);
-  };
+  }
 
   /**
    * The original of a message with this sender and control id inside the window, if any.

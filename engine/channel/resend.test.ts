@@ -4,6 +4,10 @@ import { eventually, HttpSink } from '../../test/helpers/http-sink.js';
 import { Engine } from '../engine.js';
 import { silentLogger } from '../log.js';
 import { MllpSender } from '../mllp/index.js';
+import { sleep } from '../sleep.js';
+import { openStore } from '../store/index.js';
+import type { NewMessage } from '../store/types.js';
+import path from 'node:path';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -115,5 +119,52 @@ describe('channel: a resend after AE, and failures in routing', () => {
     await eventually(async () => (await engine.store.get(bad!.id))?.status === 'ERROR', 5_000, 'ERROR');
     expect((await engine.store.get(bad!.id))!.error).toMatch(/^routing failed: /);
     await eventually(() => http.bodies.length === 1, 5_000, 'the other message delivered');
+  });
+
+  it('a copy arriving while the original is still being stored waits for it: ACKed as its duplicate if it was stored, processed itself if not', async () => {
+    const config = await tempEngineConfig();
+    const real = await openStore({ dataDir: config.dataDir });
+    let failNext = true;
+    // The original's intake write fails after a while (a failed group commit: I/O error, disk full).
+    const store = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop === 'receive') {
+          return async (m: NewMessage) => {
+            if (failNext && m.status === undefined) {
+              failNext = false;
+              await sleep(200);
+              throw new Error('disk I/O error');
+            }
+            return target.receive(m);
+          };
+        }
+        const value = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const engine = await Engine.open(config, silentLogger, store);
+    open.push({ close: () => engine.stop() });
+    const channel = engine.deploy(channelConfig({ source: { mllp: { port: 0 } }, destinations: { out: { file: { dir: path.join(config.dataDir, 'out') } } } }));
+    const raw = Buffer.from(adt('F1', 'MRN1'));
+    const meta = { kind: 'mllp', peer: '127.0.0.1:1' };
+    const original = channel.intake(raw, meta);
+    await sleep(50);
+    const copy = channel.intake(raw, meta); // the sender timed out and resent
+    expect((await original).ackCode).toBe('AE');
+    const copied = await copy;
+    expect(copied).toMatchObject({ ackCode: 'AA' });
+    expect(copied.text).not.toBe('duplicate');
+    // The next resend is a duplicate of the copy, which was accepted and processed.
+    expect(await channel.intake(raw, meta)).toMatchObject({ ackCode: 'AA', text: 'duplicate', duplicateOf: copied.messageId });
+    await eventually(async () => (await store.get(copied.messageId!))?.status === 'SENT', 5_000, 'the copy delivered');
+
+    // Two copies at the same moment (two connections): one is processed, the other is its duplicate.
+    const [a, b] = await Promise.all([channel.intake(Buffer.from(adt('F2', 'MRN2')), meta), channel.intake(Buffer.from(adt('F2', 'MRN2')), meta)]);
+    expect([a.text, b.text].filter((t) => t === 'duplicate')).toHaveLength(1);
+    const [dup, first] = a.text === 'duplicate' ? [a, b] : [b, a];
+    expect(dup.duplicateOf).toBe(first.messageId);
+    const statuses = (await store.search({ channel: 'test', controlId: 'F2' })).map((r) => r.status);
+    expect(statuses.filter((st) => st === 'FILTERED')).toHaveLength(1);
+    expect(statuses).toHaveLength(2);
   });
 });
