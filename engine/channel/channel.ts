@@ -4,6 +4,7 @@ import { sleep } from '../sleep.js';
 import type { DeliveryStatus, MessageStatus, MessageStore, NewMessage, PendingWork } from '../store/types.js';
 import { FILTERED, contentText, contentType, type Envelope } from './envelope.js';
 import { InputError, parseInput, type DataType, type ParsedInput } from './input.js';
+import { DuplicateCheck, NAK_EVENT } from './duplicates.js';
 import { KeyedSerializer } from './keyed.js';
 import { DestinationQueue, type DeliveryTicket } from './queue.js';
 import type { QueuePolicy } from './policy.js';
@@ -49,9 +50,6 @@ export function worstOf(statuses: readonly DeliveryStatus[]): DeliveryStatus {
   return statuses.reduce<DeliveryStatus>((w, s) => (PRECEDENCE[s] > PRECEDENCE[w] ? s : w), 'FILTERED');
 }
 
-/** Event kind: the sender was answered AE for this message (its resend is a new attempt). */
-const NAK_EVENT = 'answered-ae';
-
 export type ChannelState = 'stopped' | 'started' | 'paused';
 
 /**
@@ -61,13 +59,7 @@ export type ChannelState = 'stopped' | 'started' | 'paused';
 export class Channel {
   private readonly queues = new Map<string, DestinationQueue>();
   private readonly processing = new Set<Promise<unknown>>();
-  /**
-   * Messages in intake by (sender, control id): resolves with the id of the original once it
-   * is answered AA, or undefined when it is answered otherwise (not stored, AE). A copy that
-   * arrives meanwhile (a sender that timed out and resent) waits for it, so it is neither
-   * processed twice nor ACKed as a duplicate of a message that was never accepted.
-   */
-  private readonly inFlight = new Map<string, Promise<string | undefined>>();
+  private readonly duplicates: DuplicateCheck;
   /** Filter, steps and routing run in arrival order per ordering key, so queues receive each key's messages in order. */
   private readonly pipeline = new KeyedSerializer();
   private stateValue: ChannelState = 'stopped';
@@ -87,6 +79,7 @@ export class Channel {
     for (const d of def.destinations) {
       this.queues.set(d.name, new DestinationQueue(d.name, d.destination, d.policy, store, def.name, logger));
     }
+    this.duplicates = new DuplicateCheck(def.name, store, def.duplicates.windowMs, def.respondFrom);
   }
 
   get name(): string { return this.def.name; }
@@ -170,37 +163,24 @@ export class Channel {
       messageType: input.messageType, patientId: input.patientId, orderingKey: input.orderingKey, raw,
     };
 
-    const dupKey = this.def.duplicates.enabled && controlId ? `${sender}\u0000${controlId}` : undefined;
-    // Copies that arrive while this message is in intake wait for its answer (see inFlight).
-    let settle: (original: string | undefined) => void = () => undefined;
-    if (dupKey) {
-      const prior = this.inFlight.get(dupKey);
-      const mine = new Promise<string | undefined>((resolve) => {
-        settle = (original) => {
-          if (this.inFlight.get(dupKey) === mine) this.inFlight.delete(dupKey);
-          resolve(original);
-        };
-      });
-      // Claimed before the store lookup, so a copy arriving meanwhile waits for this one.
-      this.inFlight.set(dupKey, mine);
-      const earlier = (prior && await prior) || await this.findDuplicate(sender, controlId!, receivedAt);
-      if (earlier) {
-        settle(earlier);
-        try {
-          const id = await this.store.receive({ ...common, duplicateOf: earlier, status: 'FILTERED', error: 'duplicate' });
-          this.logger.info({ messageId: id, duplicateOf: earlier }, 'duplicate message acknowledged, not processed');
-          return { status: 'accepted', ackCode: 'AA', messageId: id, duplicateOf: earlier, text: 'duplicate', ack: input.ack('AA') };
-        } catch (err) {
-          return this.storeFailed(input, err);
-        }
+    // Copies that arrive while this message is in intake wait for its answer (DuplicateCheck).
+    const claim = this.def.duplicates.enabled && controlId ? await this.duplicates.check(sender, controlId, receivedAt) : undefined;
+    if (claim?.original) {
+      const duplicateOf = claim.original;
+      try {
+        const id = await this.store.receive({ ...common, duplicateOf, status: 'FILTERED', error: 'duplicate' });
+        this.logger.info({ messageId: id, duplicateOf }, 'duplicate message acknowledged, not processed');
+        return { status: 'accepted', ackCode: 'AA', messageId: id, duplicateOf, text: 'duplicate', ack: input.ack('AA') };
+      } catch (err) {
+        return this.storeFailed(input, err);
       }
     }
     try {
       const outcome = await this.accept(input, common, meta);
-      settle(outcome.ackCode === 'AA' ? outcome.messageId : undefined);
+      claim?.settle(outcome.ackCode === 'AA' ? outcome.messageId : undefined);
       return outcome;
     } finally {
-      settle(undefined); // a throw: copies waiting for this one are not duplicates of it
+      claim?.settle(undefined); // a throw: copies waiting for this one are not duplicates of it
     }
   };
 
@@ -227,28 +207,11 @@ export class Channel {
     if (first === 'ERROR') {
       const text = 'delivery failed';
       // Recorded before the AE goes out, so the sender's resend is not taken for a duplicate
-      // (see findDuplicate). Not the status: another destination may still be retrying.
+      // (see DuplicateCheck). Not the status: another destination may still be retrying.
       await this.store.updateMessage(id, {}, { kind: NAK_EVENT, detail: `answered AE: ${text}` }).catch(() => undefined);
       return { status: 'error', ackCode: 'AE', messageId: id, text, ack: input.ack('AE', { error: { text } }) };
     }
     return accepted(input, id, first === 'QUEUED' ? 'queued for retry' : undefined);
-  }
-
-  /**
-   * The original of a message with this sender and control id inside the window, if any.
-   * With respondFrom processed or delivered, an original that ended in ERROR was answered AE:
-   * the sender's resend is a new attempt, not a duplicate.
-   */
-  private async findDuplicate(sender: string, controlId: string, receivedAt: number): Promise<string | undefined> {
-    try {
-      const earlier = await this.store.findDuplicate(this.name, sender, controlId, receivedAt - this.def.duplicates.windowMs);
-      if (earlier === undefined || this.def.respondFrom === 'received') return earlier;
-      const original = await this.store.get(earlier);
-      const answeredAe = original?.status === 'ERROR' || original?.events.some((e) => e.kind === NAK_EVENT);
-      return answeredAe ? undefined : earlier;
-    } catch {
-      return undefined;
-    }
   }
 
   /**
