@@ -1,4 +1,3 @@
-import { mkdir, open, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { zDuration } from '../../duration.js';
@@ -8,6 +7,7 @@ import { registerComponent } from '../../registry.js';
 import { contentText, contentType } from '../envelope.js';
 import { fillTemplate, templateProblems } from '../template.js';
 import { permanent, sent, transient, type Destination } from '../types.js';
+import { fileIo } from './file-io.js';
 import { clientTlsSchema } from './tls.js';
 
 registerComponent({
@@ -86,12 +86,7 @@ class DirSync {
   }
 
   private async once(): Promise<void> {
-    const handle = await open(this.dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await fileIo.syncDir(this.dir);
   }
 }
 
@@ -125,7 +120,7 @@ registerComponent({
         const dir = path.dirname(target);
         const write = async (): Promise<void> => {
           if (!made.has(dir)) {
-            const created = await mkdir(dir, { recursive: true });
+            const created = await fileIo.mkdir(dir);
             // A new directory's entry is durable only once its parent is synced (each level made).
             if (created !== undefined) {
               for (let d = dir; ; d = path.dirname(d)) {
@@ -135,9 +130,8 @@ registerComponent({
             }
             made.add(dir);
           }
-          // flush: fsync before close, so the rename never exposes a file whose data is not on disk.
-          await writeFile(tmp, contentText(env.content), { flush: true });
-          await rename(tmp, target);
+          // On a file-writing thread: written, fsynced, then renamed (see file-io.ts).
+          await fileIo.write(tmp, target, contentText(env.content));
           await syncDir(dir);
         };
         try {
