@@ -97,8 +97,12 @@ export class Engine implements ChannelLookup {
     const wanted = new Map(configs.filter((c) => c.enabled).map((c) => [c.name, c]));
     for (const name of [...this.channels.keys()]) {
       if (wanted.has(name)) continue;
-      await this.undeploy(name);
-      result.undeployed.push(name);
+      try {
+        await this.undeploy(name);
+        result.undeployed.push(name);
+      } catch (error) {
+        result.failed.push({ channel: name, error: (error as Error).message });
+      }
     }
     for (const cfg of wanted.values()) {
       const current = this.configs.get(cfg.name);
@@ -106,26 +110,35 @@ export class Engine implements ChannelLookup {
         result.unchanged.push(cfg.name);
         continue;
       }
+      let created: Channel | undefined;
       try {
         if (current) await this.undeploy(cfg.name);
-        await this.deploy(cfg).start();
+        created = this.deploy(cfg);
+        await created.start();
         (current ? result.redeployed : result.deployed).push(cfg.name);
       } catch (error) {
-        // A channel that cannot start (its port taken, say) is not left half deployed.
-        if (this.channels.has(cfg.name)) await this.undeploy(cfg.name).catch(() => undefined);
+        // A channel this reload made but could not start (its port taken, say) is not left half deployed.
+        if (created && this.channels.get(cfg.name) === created) await this.undeploy(cfg.name).catch(() => undefined);
         result.failed.push({ channel: cfg.name, error: (error as Error).message });
       }
     }
     return result;
   }
 
-  /** Re-runs a stored message in its channel, which must be deployed and started. */
+  /**
+   * Re-runs a finished message (SENT, ERROR or FILTERED) in its channel, which must be
+   * deployed and not stopped (a paused channel's queues still run). An unfinished one is
+   * refused: its delivery may still be retrying in memory, and it would go out twice.
+   */
   async reprocess(id: string, reason?: string): Promise<void> {
     const message = await this.store.get(id);
     if (!message) throw new MessageNotFoundError(id);
+    if (message.status === 'RECEIVED' || message.status === 'TRANSFORMED' || message.status === 'QUEUED') {
+      throw new ChannelStateError(`message ${id} is ${message.status}: still in progress, reprocess it once it has finished`);
+    }
     const channel = this.channels.get(message.channel);
     if (!channel) throw new ChannelStateError(`channel "${message.channel}" is not deployed`);
-    if (channel.state !== 'started') throw new ChannelStateError(`channel "${message.channel}" is ${channel.state}`);
+    if (channel.state === 'stopped') throw new ChannelStateError(`channel "${message.channel}" is stopped`);
     await channel.reprocess(id, reason);
   }
 

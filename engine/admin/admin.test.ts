@@ -157,13 +157,56 @@ describe('admin API', () => {
     await eventually(async () => (await store.get(p2))?.status === 'SENT', 5_000, 'P2 SENT without a restart');
     expect(sink.bodies).toHaveLength(2);
 
-    // A viewer may not; a paused channel answers 409 and the CLI marks the message for its next start.
+    // A viewer may not. A message still in progress is refused (its retry may be in memory:
+    // it would go out twice), by the API and so by the CLI, which then marks nothing.
     expect((await call(`${url}/api/messages/${p1}/reprocess`, 'POST', TOKENS.viewer)).status).toBe(403);
+    sink.respond = (body) => ({ status: body.includes('|P3|') ? 503 : 200 });
+    expect((await sender.send(adt('P3', 'MRN3'))).code).toBe('AA');
+    const p3 = await idOf('P3');
+    await eventually(async () => (await store.get(p3))?.status === 'QUEUED', 5_000, 'P3 QUEUED');
+    const refused = await call(`${url}/api/messages/${p3}/reprocess`, 'POST', TOKENS.operator);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatch(/QUEUED: still in progress/);
+    const cliRefused = await cli(['messages', 'reprocess', '--config', config, '--admin', url, p3], { SLUICE_ADMIN_TOKEN: TOKENS.operator });
+    expect(cliRefused.code).toBe(1);
+    expect(cliRefused.out).toContain(`${p3}: refused: message ${p3} is QUEUED`);
+    expect((await store.get(p3))!.reprocessCount).toBe(0);
+    // A paused channel's queues still run: a finished message can be reprocessed there.
     await call(`${url}/api/channels/in/pause`, 'POST', TOKENS.operator);
-    expect((await call(`${url}/api/messages/${p1}/reprocess`, 'POST', TOKENS.operator)).status).toBe(409);
-    const paused = await cli(['messages', 'reprocess', '--config', config, '--admin', url, p1], { SLUICE_ADMIN_TOKEN: TOKENS.operator });
-    expect(paused.out).toContain('1 message(s) marked for reprocessing');
-    expect((await store.get(p1))!.status).toBe('RECEIVED');
+    expect((await call(`${url}/api/messages/${p1}/reprocess`, 'POST', TOKENS.operator)).status).toBe(200);
+    await eventually(async () => (await store.get(p1))?.reprocessCount === 2 && (await store.get(p1))?.status === 'SENT', 5_000, 'P1 SENT again');
+  });
+
+  it('survives malformed request paths (no token needed to send one): 400, and the engine runs on', async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), 'sluice-admin-out-'));
+    cleanups.push(() => rm(out, { recursive: true, force: true }));
+    const { url } = await run({ in: mllpChannel('in', `file: { dir: ${JSON.stringify(out)} }`) });
+    expect((await call(`${url}/api/channels/%E0%A4%A/stop`, 'POST')).status).toBe(400);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(new URL(url).port), '127.0.0.1', () => socket.end('POST http://a:99999/api/reload HTTP/1.1\r\nHost: x\r\n\r\n'));
+      let text = '';
+      socket.on('data', (d) => { text += d.toString(); });
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 400/);
+    expect((await call(`${url}/api/channels`, 'GET', TOKENS.viewer)).body).toMatchObject([{ name: 'in', state: 'started' }]);
+  });
+
+  it('two reloads at once: one redeploys, the other finds the channel unchanged; it runs once', async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), 'sluice-admin-out-'));
+    cleanups.push(() => rm(out, { recursive: true, force: true }));
+    const port = await freePort();
+    const { dir, url } = await run({ a: mllpChannel('a', `file: { dir: ${JSON.stringify(path.join(out, 'a'))} }`, port) });
+    await writeFile(path.join(dir, 'channels', 'a.yaml'), mllpChannel('a', `file: { dir: ${JSON.stringify(path.join(out, 'a2'))} }`, port));
+    const [r1, r2] = await Promise.all([call(`${url}/api/reload`, 'POST', TOKENS.admin), call(`${url}/api/reload`, 'POST', TOKENS.admin)]);
+    expect([r1.status, r2.status]).toEqual([200, 200]);
+    expect([...r1.body.redeployed, ...r2.body.redeployed]).toEqual(['a']);
+    expect([...r1.body.unchanged, ...r2.body.unchanged]).toEqual(['a']);
+    expect((await call(`${url}/api/channels`, 'GET', TOKENS.viewer)).body).toMatchObject([{ name: 'a', state: 'started' }]);
+    const sender = new MllpSender({ host: '127.0.0.1', port });
+    cleanups.push(() => sender.close());
+    expect((await sender.send(adt('R1', 'MRN1'))).code).toBe('AA');
   });
 
   it('reloads the channel files: deploys new, redeploys changed, undeploys removed; refuses files with errors', async () => {

@@ -95,13 +95,29 @@ export class AdminServer {
         },
       },
     ];
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => { void this.serve(req, res); };
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      // Nothing a client sends may end the process: any failure here is a 500 for that request.
+      this.serve(req, res).catch((error: unknown) => {
+        this.options.logger.error({ err: (error as Error).message }, 'admin request failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'internal error' }));
+      });
+    };
     this.server = config.tls
       ? https.createServer({ cert: config.tls.cert, key: config.tls.key, ...(config.tls.ca ? { ca: config.tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, handler)
       : http.createServer(handler);
     this.server.headersTimeout = 10_000;
     this.server.requestTimeout = 60_000;
     this.server.maxHeadersCount = 50;
+  }
+
+  private changing: Promise<unknown> = Promise.resolve();
+
+  /** Runs `work` after every change requested before it has finished. */
+  private serialised<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.changing.then(work, work);
+    this.changing = run.catch(() => undefined);
+    return run;
   }
 
   /** Listens on config.listen; resolves with the port (useful with port 0). */
@@ -118,19 +134,30 @@ export class AdminServer {
     });
   }
 
-  stop(): Promise<void> {
-    return new Promise((resolve) => {
+  /** Stops listening; a change in progress (a reload, say) finishes first, before the engine stops. */
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+    await this.changing;
   }
 
   private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://admin');
     const peer = req.socket.remoteAddress;
     const answer = (status: number, body: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
     };
+    let url: URL;
+    let target: string | undefined;
+    try {
+      url = new URL(req.url ?? '/', 'http://admin');
+      target = /^\/api\/(?:channels|messages)\/([^/]+)\//.exec(url.pathname)?.[1];
+      if (target !== undefined) target = decodeURIComponent(target);
+    } catch {
+      req.resume();
+      return answer(400, { error: 'malformed request path' });
+    }
     // No request here has a body: refuse one rather than read it.
     if (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding']) {
       req.resume();
@@ -145,7 +172,6 @@ export class AdminServer {
       return answer(405, { error: `${req.method} is not allowed here` });
     }
     const match = route.pattern.exec(url.pathname)!;
-    const target = match[1] ? decodeURIComponent(match[1]) : undefined;
     const caller = this.auth.authenticate(req.headers.authorization);
     const audit = (outcome: AuditEntry['outcome'], detail?: string) =>
       this.audit.record({ actor: caller?.name ?? '-', role: caller?.role, action: route.action, target, outcome, peer, detail });
@@ -168,7 +194,8 @@ export class AdminServer {
     let body: unknown;
     let status = 200;
     try {
-      body = await route.handle(match, caller);
+      // One change at a time: two reloads (or a stop during a reload) must not interleave.
+      body = route.method === 'GET' ? await route.handle(match, caller) : await this.serialised(() => route.handle(match, caller));
     } catch (error) {
       if (error instanceof Reply) ({ status, body } = error);
       else if (error instanceof MessageNotFoundError) [status, body] = [404, { error: error.message }];

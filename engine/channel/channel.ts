@@ -177,6 +177,7 @@ export class Channel {
     }
     try {
       const outcome = await this.accept(input, common, meta);
+      if (outcome.ackCode !== 'AA' && outcome.messageId) this.duplicates.rejected(outcome.messageId);
       claim?.settle(outcome.ackCode === 'AA' ? outcome.messageId : undefined);
       return outcome;
     } finally {
@@ -200,7 +201,8 @@ export class Channel {
     const processed = this.track(this.pipeline.run(env.key ?? '', () => this.process(env)));
 
     if (this.def.respondFrom === 'received') return accepted(input, id);
-    const result = await processed;
+    // The sender gets no answer if this throws (a store failure): a resend is a new attempt.
+    const result = await processed.catch((err: unknown) => { this.duplicates.rejected(id); throw err; });
     if (result.status === 'FAILED') return { status: 'error', ackCode: 'AE', messageId: id, text: result.error, ack: input.ack('AE', { error: { text: result.error } }) };
     if (this.def.respondFrom === 'processed' || result.status === 'FILTERED') return accepted(input, id);
     const first = worstOf(await Promise.all(result.tickets.map((t) => t.first)));

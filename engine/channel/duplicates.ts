@@ -18,8 +18,13 @@ export interface DuplicateClaim {
  * waits for the first one's answer, so it is neither processed twice nor ACKed as a
  * duplicate of a message that was never accepted. Older ones are found in the store.
  */
+/** How many ids answered with an error are remembered in memory (see rejected()). */
+const REJECTED_KEPT = 10_000;
+
 export class DuplicateCheck {
   private readonly inFlight = new Map<string, Promise<string | undefined>>();
+  /** Stored messages answered with an error, newest last: never originals, whatever the store says yet. */
+  private readonly rejectedIds = new Set<string>();
 
   constructor(
     private readonly channel: string,
@@ -46,6 +51,15 @@ export class DuplicateCheck {
   }
 
   /**
+   * A stored message was answered AE (or its answer failed): a resend is a new attempt. The
+   * store learns it too (an event, the ERROR status), but that write may fail or come late.
+   */
+  rejected(id: string): void {
+    this.rejectedIds.add(id);
+    if (this.rejectedIds.size > REJECTED_KEPT) this.rejectedIds.delete(this.rejectedIds.values().next().value!);
+  }
+
+  /**
    * The original of a stored message with this sender and control id inside the window.
    * With respondFrom processed or delivered, an original that ended in ERROR or was answered
    * AE is not one: the sender's resend is a new attempt.
@@ -53,7 +67,8 @@ export class DuplicateCheck {
   private async stored(sender: string, controlId: string, receivedAt: number): Promise<string | undefined> {
     try {
       const earlier = await this.store.findDuplicate(this.channel, sender, controlId, receivedAt - this.windowMs);
-      if (earlier === undefined || this.respondFrom === 'received') return earlier;
+      if (earlier === undefined || this.rejectedIds.has(earlier)) return undefined;
+      if (this.respondFrom === 'received') return earlier;
       const original = await this.store.get(earlier);
       const answeredAe = original?.status === 'ERROR' || original?.events.some((e) => e.kind === NAK_EVENT);
       return answeredAe ? undefined : earlier;

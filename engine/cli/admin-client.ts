@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import type { EngineConfig } from '../../config/schema.js';
 import { CliError } from './errors.js';
@@ -20,8 +21,23 @@ export function adminTarget(engine: EngineConfig, url: string | undefined, env: 
   if (!base) return undefined;
   const token = env.SLUICE_ADMIN_TOKEN;
   if (!token) throw new CliError('set SLUICE_ADMIN_TOKEN to a token from the engine file\'s admin.tokens', 2);
-  // The engine file's own certificate is trusted (a self-signed admin certificate works).
-  const dispatcher = admin?.tls ? new Agent({ connect: { ca: admin.tls.ca ? [admin.tls.cert, admin.tls.ca] : admin.tls.cert } }) : undefined;
+  // Trusted: SLUICE_ADMIN_CA (PEM file) or the engine file's own server certificate (a
+  // self-signed one works). With mutual TLS, the client certificate and key come from
+  // SLUICE_ADMIN_CERT and SLUICE_ADMIN_KEY (PEM files).
+  const read = (name: string): string | undefined => {
+    const file = env[name];
+    if (!file) return undefined;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new CliError(`${name}: cannot read ${file}: ${(error as Error).message}`, 2);
+    }
+  };
+  const https = admin?.tls !== undefined || base.startsWith('https:');
+  const ca = read('SLUICE_ADMIN_CA') ?? admin?.tls?.cert;
+  const cert = read('SLUICE_ADMIN_CERT');
+  const key = read('SLUICE_ADMIN_KEY');
+  const dispatcher = https ? new Agent({ connect: { ...(ca ? { ca } : {}), ...(cert && key ? { cert, key } : {}) } }) : undefined;
   return { url: base.replace(/\/$/, ''), token, dispatcher };
 }
 
@@ -39,10 +55,13 @@ export async function callAdmin(target: AdminTarget, method: 'GET' | 'POST', pat
   return { status: res.statusCode, body };
 }
 
-/** True for errors that mean "no engine is listening there". */
+/**
+ * True when nothing listens at the address (connection refused): no engine runs. Not for a
+ * name that does not resolve or an unreachable host: the engine may well be running.
+ */
 export function isUnreachable(error: unknown): boolean {
   const code = (error as { code?: string; cause?: { code?: string } }).code ?? (error as { cause?: { code?: string } }).cause?.code;
-  return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH';
+  return code === 'ECONNREFUSED';
 }
 
 export function errorText(body: unknown): string {

@@ -45,10 +45,10 @@ export async function messagesCommand(argv: string[], out: NodeJS.WritableStream
       const via = reprocessVia(loaded.engine, values.admin, out);
       // Every match, not just the first page of them: --limit caps the count only when given.
       const pages = positionals.length ? [positionals] : matches(store, filter, limit ?? Infinity);
-      const counts = { engine: 0, marked: 0, missing: 0 };
+      const counts = { engine: 0, marked: 0, refused: 0, missing: 0 };
       for await (const ids of pages) {
         // One page's marks are submitted together, so the store commits them as one group.
-        const results = await Promise.allSettled(ids.map((id) => reprocessOne(store, via, id)));
+        const results = await Promise.allSettled(ids.map((id) => reprocessOne(store, via, id, out)));
         results.forEach((r, i) => {
           if (r.status === 'fulfilled') { counts[r.value]++; return; }
           if (!(r.reason instanceof MessageNotFoundError)) throw r.reason;
@@ -58,7 +58,8 @@ export async function messagesCommand(argv: string[], out: NodeJS.WritableStream
       }
       if (via.target) out.write(`${counts.engine} message(s) reprocessed by the running engine\n`);
       if (counts.marked || !via.target) out.write(`${counts.marked} message(s) marked for reprocessing; the engine picks them up when their channel (re)starts\n`);
-      return counts.missing ? 1 : 0;
+      if (counts.refused) out.write(`${counts.refused} message(s) refused by the running engine\n`);
+      return counts.missing || counts.refused ? 1 : 0;
     }
     const ids = positionals.length ? positionals : (await store.search({ ...filter, limit: limit ?? 100 })).map((m) => m.id);
     if (action === 'list') return await list(store, ids, out);
@@ -84,16 +85,18 @@ function reprocessVia(engine: EngineConfig, url: string | undefined, out: NodeJS
 }
 
 /**
- * One message: the running engine reprocesses it now; when no engine answers, or its channel
- * is not running, it is marked in the store for the channel's next start.
+ * One message: the running engine reprocesses it now (it refuses one still in progress, or
+ * in a stopped channel, and says why); when no engine answers at all, it is marked in the
+ * store for the channel's next start.
  */
-async function reprocessOne(store: MessageStore, via: Via, id: string): Promise<'engine' | 'marked'> {
+async function reprocessOne(store: MessageStore, via: Via, id: string, out: NodeJS.WritableStream): Promise<'engine' | 'marked' | 'refused'> {
   if (via.target) {
     try {
       const { status, body } = await callAdmin(via.target, 'POST', `/api/messages/${encodeURIComponent(id)}/reprocess`);
       if (status === 200) return 'engine';
       if (status === 404) throw new MessageNotFoundError(id);
-      if (status !== 409) throw new CliError(`the engine refused to reprocess ${id}: ${errorText(body)}`);
+      out.write(`${id}: refused: ${errorText(body)}\n`);
+      return 'refused';
     } catch (error) {
       if (!isUnreachable(error)) throw error;
       via.target = undefined; // no engine runs: mark the rest in the store

@@ -44,12 +44,22 @@ describe('FileIo (file-writing threads)', () => {
   it('a thread that dies is replaced by the next job', async () => {
     const { io, dir } = await setup(1);
     await io.write(path.join(dir, 'a.tmp'), path.join(dir, 'a'), 'a');
-    const lane = (io as unknown as { lanes: { worker?: Worker }[] }).lanes[0]!;
-    const first = lane.worker!;
+    const lane = (io as unknown as { lanes: { thread?: { worker: Worker } }[] }).lanes[0]!;
+    const first = lane.thread!.worker;
     await first.terminate();
     await io.write(path.join(dir, 'b.tmp'), path.join(dir, 'b'), 'b');
-    expect(lane.worker).toBeDefined();
-    expect(lane.worker).not.toBe(first);
+    expect(lane.thread?.worker).toBeDefined();
+    expect(lane.thread?.worker).not.toBe(first);
+    expect(await readFile(path.join(dir, 'b'), 'utf8')).toBe('b');
+  });
+
+  it("a job given while the old thread is ending goes to a new thread and is not failed by the old one's exit", async () => {
+    const { io, dir } = await setup(1);
+    await io.write(path.join(dir, 'a.tmp'), path.join(dir, 'a'), 'a');
+    const closing = io.close();
+    const during = io.write(path.join(dir, 'b.tmp'), path.join(dir, 'b'), 'b');
+    await closing;
+    await expect(during).resolves.toBeUndefined();
     expect(await readFile(path.join(dir, 'b'), 'utf8')).toBe('b');
   });
 });

@@ -18,7 +18,7 @@ const ops = {
   write({ tmp, target, text }) {
     const fd = fs.openSync(tmp, 'w', 0o640);
     try {
-      fs.writeSync(fd, text);
+      fs.writeFileSync(fd, text); // loops until all is written
       fs.fdatasyncSync(fd);
     } finally {
       fs.closeSync(fd);
@@ -61,52 +61,60 @@ export class FileIoError extends Error {
   }
 }
 
-/** One worker thread and the jobs it has been given; replaced when it dies. */
+/** A worker thread and the jobs it owes an answer. */
+interface Thread {
+  readonly worker: Worker;
+  readonly pending: Map<number, Pending>;
+}
+
+/** One worker thread at a time and the jobs given to it; a dead one is replaced by the next job. */
 class Lane {
-  private worker: Worker | undefined;
-  private readonly pending = new Map<number, Pending>();
+  private thread: Thread | undefined;
   private nextId = 0;
 
   get load(): number {
-    return this.pending.size;
+    return this.thread?.pending.size ?? 0;
   }
 
   run(job: Job): Promise<unknown> {
-    const worker = this.worker ?? this.spawn();
+    const { worker, pending } = this.thread ?? this.spawn();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      if (this.pending.size === 1) worker.ref(); // alive while it owes an answer
+      pending.set(id, { resolve, reject });
+      if (pending.size === 1) worker.ref(); // alive while it owes an answer
       worker.postMessage({ ...job, id });
     });
   }
 
   async close(): Promise<void> {
-    const worker = this.worker;
-    this.worker = undefined;
-    await worker?.terminate();
+    const thread = this.thread;
+    this.thread = undefined;
+    await thread?.worker.terminate();
   }
 
-  private spawn(): Worker {
+  private spawn(): Thread {
     const worker = new Worker(WORKER, { eval: true });
+    // Each thread has its own jobs: a dead thread's exit rejects only what it owed.
+    const thread: Thread = { worker, pending: new Map() };
     worker.unref();
     worker.on('message', (m: { id: number; value?: unknown; error?: { message: string; code?: string } }) => {
-      const p = this.pending.get(m.id);
+      const p = thread.pending.get(m.id);
       if (!p) return;
-      this.pending.delete(m.id);
-      if (this.pending.size === 0) worker.unref();
+      thread.pending.delete(m.id);
+      if (thread.pending.size === 0) worker.unref();
       if (m.error) p.reject(new FileIoError(m.error.message, m.error.code));
       else p.resolve(m.value);
     });
     const fail = (error: Error): void => {
-      if (this.worker === worker) this.worker = undefined; // the next job starts a new one
-      for (const p of this.pending.values()) p.reject(new FileIoError(`file writer thread failed: ${error.message}`));
-      this.pending.clear();
+      if (this.thread === thread) this.thread = undefined; // the next job starts a new one
+      for (const p of thread.pending.values()) p.reject(new FileIoError(`file writer thread failed: ${error.message}`));
+      thread.pending.clear();
+      worker.unref();
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
-    this.worker = worker;
-    return worker;
+    this.thread = thread;
+    return thread;
   }
 }
 
