@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Capture } from '../../test/helpers/streams.js';
 import { main } from '../cli/main.js';
-import { BrokerError, freePort, portAccepts, resolveKafkaClasspath, startBroker, stopBroker, type BrokerInfo } from './broker.js';
+import { BrokerError, clusterId, freePort, portAccepts, resolveKafkaClasspath, startBroker, stopBroker, type BrokerInfo } from './broker.js';
 
 // Real broker: the first run resolves Kafka with Maven (a minute or more on a cold ~/.m2), later runs reuse the cache.
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -178,3 +178,12 @@ describe('stopBroker without a running broker', () => {
   }, 120_000);
 });
 
+
+describe('clusterId', () => {
+  it('is 22 base64url characters and never starts with "-" (the storage tool would take it for an option)', () => {
+    // 1 in 64 random ids starts with "-": 5,000 draws would meet dozens.
+    const ids = Array.from({ length: 5_000 }, () => clusterId());
+    expect(ids.every((id) => /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});

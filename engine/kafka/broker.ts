@@ -256,9 +256,16 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<BrokerInfo>
   return { port, controllerPort, pid, dataDir, alreadyRunning: false };
 }
 
-/** A KRaft cluster id: 16 random bytes, base64url without padding (what `random-uuid` prints). */
-function clusterId(): string {
-  return randomBytes(16).toString('base64url');
+/**
+ * A KRaft cluster id: 16 random bytes, base64url without padding (what `random-uuid` prints).
+ * Never one that starts with "-": the storage tool would read it as an option (Kafka's own
+ * Uuid.randomUuid() skips those too). One start in 64 used to fail on this.
+ */
+export function clusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 async function removeState(dataDir: string): Promise<void> {
