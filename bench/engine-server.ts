@@ -10,8 +10,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import pg from 'pg';
 import { channelConfig, tempEngineConfig } from '../test/helpers/channel.js';
+import { dropSchema, PG_URL } from '../test/helpers/pg.js';
 import { Engine } from '../engine/engine.js';
 import { silentLogger } from '../engine/log.js';
 import { PostgresStore, SqliteStore } from '../engine/store/index.js';
@@ -20,9 +20,8 @@ const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-bench-e2e-'));
 // argv[2]: FULL (default, fsync per commit) or NORMAL (no fsync per commit; survives a process crash, not power loss).
 // argv[2] PG: the PostgreSQL store (SLUICE_TEST_PG_URL or the local test database), in a schema of its own.
 const synchronous = process.argv[2] === 'NORMAL' ? 'NORMAL' : 'FULL';
-const pgUrl = process.env.SLUICE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const pgSchema = `sluice_bench_${process.pid}`;
-const store = process.argv[2] === 'PG' ? new PostgresStore({ url: pgUrl, schema: pgSchema }) : new SqliteStore({ dataDir: dir, synchronous });
+const store = process.argv[2] === 'PG' ? new PostgresStore({ url: PG_URL, schema: pgSchema }) : new SqliteStore({ dataDir: dir, synchronous });
 await store.init();
 const engine = await Engine.open({ ...(await tempEngineConfig()), dataDir: dir }, silentLogger, store);
 const channel = engine.deploy(channelConfig({
@@ -41,14 +40,7 @@ rl.on('line', (line) => {
   void readdir(path.join(dir, 'out')).then((f) => f.length, () => 0).then((n) => process.stdout.write(`COUNT ${n}\n`));
 });
 async function dropPgSchema(): Promise<void> {
-  if (process.argv[2] !== 'PG') return;
-  const client = new pg.Client({ connectionString: pgUrl });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
-  } finally {
-    await client.end();
-  }
+  if (process.argv[2] === 'PG') await dropSchema(pgSchema);
 }
 
 rl.on('close', () => {

@@ -31,11 +31,13 @@ export const CHANNEL_DESTINATION = 'channel';
 /** Any component option with this name refers to a key of the engine's `connections`. */
 export const CONNECTION_OPTION = 'connection';
 
-function isRecord(v: unknown): v is Record<string, unknown> {
+/** A plain object (not null, not an array). */
+export function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-function field(v: unknown, key: string): unknown {
+/** `v[key]` when v is a plain object. */
+export function field(v: unknown, key: string): unknown {
   return isRecord(v) ? v[key] : undefined;
 }
 

@@ -1,5 +1,5 @@
 /** The config layer: YAML with positions, validation against the registry, lint, JSON Schema, docs. */
-export { loadConfig, loadChannelFiles, lintPaths, ENGINE_FILE_NAMES, type LoadOptions, type LoadResult, type LoadedChannel, type LintResult } from './load.js';
+export { loadConfig, loadChannelFiles, loadEngineConfig, lintPaths, ENGINE_FILE_NAMES, type LoadOptions, type LoadResult, type LoadedChannel, type LintResult } from './load.js';
 export { formatError, formatErrors, formatPath, didYouMean, type ConfigError, type ConfigPath, type PathSegment } from './errors.js';
 export { parseYaml, readYamlFile, type YamlFile, type Position } from './yaml.js';
 export { parseDuration, tryParseDuration, durationSchema } from './duration.js';

@@ -3,7 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { z } from 'zod';
 import { getComponent } from '../engine/registry.js';
 import { pathKey, sortErrors, type ConfigError, type ConfigPath, type Problem } from './errors.js';
-import { crossCheck, type CheckedChannel } from './crossref.js';
+import { crossCheck, isRecord, type CheckedChannel } from './crossref.js';
 import { displayPath, expandChannelPatterns, yamlFilesIn } from './files.js';
 import { issuesToProblems, parseWith } from './issues.js';
 import { checkScripts } from './scripts.js';
@@ -78,10 +78,6 @@ function validate<T>(p: Prepared, schema: z.ZodType): T | undefined {
 
 function errorsOf(p: Prepared): ConfigError[] {
   return [...p.yaml.errors, ...p.yaml.locate(p.problems)];
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 const ENGINE_DEFAULTS = (): EngineFile => engineSchema().parse({});
@@ -197,6 +193,17 @@ export function loadConfig(engineFile?: string, options?: LoadOptions): LoadResu
   const checked = checkChannels(files, engine, opts, true);
   const engineErrors = engine.prepared ? errorsOf(engine.prepared) : [];
   return { engine: engine.config, channels: checked.channels, errors: sortErrors([...engineErrors, ...checked.errors]) };
+}
+
+/**
+ * Only the engine file (sluice.yaml given or found in cwd), for commands that need its
+ * settings but not the channels (`sluice messages`, `sluice channels`): its errors alone,
+ * and no channel file read or script compiled.
+ */
+export function loadEngineConfig(engineFile?: string, options?: LoadOptions): { readonly engine: EngineConfig; readonly errors: ConfigError[] } {
+  const opts = withDefaults(options);
+  const engine = loadEngine(engineFile !== undefined ? resolve(opts.cwd, engineFile) : findEngineFile(opts.cwd), opts);
+  return { engine: engine.config, errors: engine.prepared ? sortErrors(errorsOf(engine.prepared)) : [] };
 }
 
 /**

@@ -183,6 +183,12 @@ function queueSchema() {
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
 
+/** The host (brackets of an IPv6 address kept) and port of a validated `host:port`. */
+export function splitListen(listen: string): { readonly host: string; readonly port: number } {
+  const at = listen.lastIndexOf(':');
+  return { host: listen.slice(0, at), port: Number(listen.slice(at + 1)) };
+}
+
 /** host:port, the host a name, an IPv4 address or a bracketed IPv6 address. */
 function listenSchema() {
   return z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'expected host:port, e.g. 127.0.0.1:8765' });
@@ -213,7 +219,7 @@ function adminSchema() {
         .meta({ description: 'Who may call the API: a name, a role and a bearer token each (send `Authorization: Bearer <token>`; the CLI reads it from SLUICE_ADMIN_TOKEN).' }),
     })
     .superRefine((a, ctx) => {
-      const host = a.listen.slice(0, a.listen.lastIndexOf(':'));
+      const { host } = splitListen(a.listen);
       if (!a.tls && !LOOPBACK.test(host)) {
         ctx.addIssue({ code: 'custom', path: ['listen'], message: `${host} is not a loopback address: set admin.tls, or tokens would cross the network in clear` });
       }

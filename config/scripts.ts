@@ -1,17 +1,9 @@
 import { scriptProblem, type ScriptSource } from '../engine/channel/script.js';
-import type { CheckedChannel } from './crossref.js';
+import { field, isRecord, type CheckedChannel } from './crossref.js';
 import type { PathSegment } from './errors.js';
 
 /** The step whose `code` or `file` is a script (engine/channel/components/steps.ts). */
 export const SCRIPT_STEP = 'script';
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function field(v: unknown, key: string): unknown {
-  return isRecord(v) ? v[key] : undefined;
-}
 
 function check(ch: CheckedChannel, path: PathSegment[], src: ScriptSource, mode: 'expression' | 'statements'): void {
   const problem = scriptProblem(src, mode);

@@ -8,6 +8,7 @@ import { formatErrors, loadConfig } from '../../config/index.js';
 import { adt, tempEngineConfig } from '../../test/helpers/channel.js';
 import { testPki } from '../../test/helpers/tls.js';
 import { eventually, HttpSink } from '../../test/helpers/http-sink.js';
+import { freePort } from '../../test/helpers/net.js';
 import { Capture } from '../../test/helpers/streams.js';
 import { main } from '../cli/main.js';
 import { Engine } from '../engine.js';
@@ -36,16 +37,6 @@ function mllpChannel(name: string, destination: string, port = 0): string {
   return [`name: ${name}`, 'source:', `  mllp: { port: ${port} }`, 'destinations:', `  out:`, `    ${destination}`, ''].join('\n');
 }
 
-/** A port free right now (two channels may not both say port 0 in one engine's files). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** `sluice run` on a temp directory with the admin API; resolves once both are up. */
 async function run(channels: Record<string, string>) {
@@ -68,6 +59,7 @@ async function run(channels: Record<string, string>) {
   return { dir, config, url, port, stdout, stderr };
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers, each test reads the fields it expects
 async function call(url: string, method: 'GET' | 'POST', token?: string): Promise<{ status: number; body: any; headers: Record<string, unknown> }> {
   const res = await request(url, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
   const text = await res.body.text();

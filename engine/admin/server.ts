@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import type { AdminConfig, AdminRole } from '../../config/schema.js';
+import { splitListen, type AdminConfig, type AdminRole } from '../../config/schema.js';
 import { ChannelStateError, type Engine, type ReloadResult } from '../engine.js';
 import type { Logger } from '../log.js';
 import { MessageNotFoundError } from '../store/index.js';
@@ -122,12 +122,10 @@ export class AdminServer {
 
   /** Listens on config.listen; resolves with the port (useful with port 0). */
   start(): Promise<number> {
-    const { listen } = this.options.config;
-    const at = listen.lastIndexOf(':');
-    const host = listen.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+    const { host, port } = splitListen(this.options.config.listen);
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(Number(listen.slice(at + 1)), host, () => {
+      this.server.listen(port, host.replace(/^\[(.*)\]$/, '$1'), () => {
         this.server.off('error', reject);
         resolve((this.server.address() as AddressInfo).port);
       });

@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { sleep } from '../sleep.js';
 import { adt, channelConfig, type TestChannel } from '../../test/helpers/channel.js';
 import { eventually } from '../../test/helpers/http-sink.js';
 import { parseHl7 } from '../hl7/index.js';
@@ -52,7 +53,6 @@ function gate(): Gate {
   return g;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A source that does nothing: the tests call `intake` themselves. */
 const nullSource: Source = { start: async () => {}, stop: async () => {}, describe: () => 'none' };

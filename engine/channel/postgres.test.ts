@@ -1,30 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import net from 'node:net';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { adt, tempEngineConfig, type TestChannel } from '../../test/helpers/channel.js';
 import { FAST_QUEUE, httpSink, messageOf, mllpPort, mllpSender, onClose, sleep, startEngine, untilStatus } from '../../test/helpers/engine.js';
 import { eventually } from '../../test/helpers/http-sink.js';
+import { dropSchema, PG_URL } from '../../test/helpers/pg.js';
 import type { Engine } from '../engine.js';
 import { openStore, PostgresStore } from '../store/index.js';
 
 /** Set SLUICE_SKIP_POSTGRES=1 to skip where no PostgreSQL runs (as engine/store/postgres.test.ts). */
-const URL = process.env.SLUICE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const URL = PG_URL;
 const suite = process.env.SLUICE_SKIP_POSTGRES === '1' ? describe.skip : describe;
 
 /** An engine whose store is PostgreSQL in a throwaway schema, dropped after the test. */
 async function pgEngine(destinations: TestChannel['destinations']): Promise<Engine> {
   const schema = `sluice_t_${randomBytes(6).toString('hex')}`;
-  onClose(async () => {
-    const admin = new pg.Client({ connectionString: URL });
-    await admin.connect();
-    try {
-      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    } finally {
-      await admin.end();
-    }
-  });
+  onClose(() => dropSchema(schema));
   const config = await tempEngineConfig({ store: { url: URL } });
   onClose(() => rm(config.dataDir, { recursive: true, force: true }));
   const store = await openStore({ url: URL, schema, dataDir: config.dataDir });

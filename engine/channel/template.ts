@@ -49,15 +49,15 @@ const LOOKS_LIKE_PATH = /^\s*[A-Z][A-Z0-9]{2}(?![a-z])/;
 /**
  * What is wrong with a template, one message per placeholder that {@link fillTemplate} would
  * fill with nothing whatever the message: a name that is neither one of
- * {@link TEMPLATE_FIELDS} (or `extra`, names a caller fills before) nor an HL7 path the
+ * {@link TEMPLATE_FIELDS} nor an HL7 path the
  * engine's path parser accepts. Empty when the template is fine.
  */
-export function templateProblems(template: string, extra: readonly string[] = []): string[] {
+export function templateProblems(template: string): string[] {
   const problems: string[] = [];
-  const known = [...TEMPLATE_FIELDS, ...extra].map((n) => `{${n}}`).join(' ');
+  const known = TEMPLATE_FIELDS.map((n) => `{${n}}`).join(' ');
   for (const m of template.matchAll(PLACEHOLDER)) {
     const name = m[1]!;
-    if (isField(name) || extra.includes(name)) continue;
+    if (isField(name)) continue;
     try {
       parsePath(name);
     } catch (err) {

@@ -1,4 +1,4 @@
-import { loadConfig, formatErrors } from '../../config/index.js';
+import { loadEngineConfig, formatErrors } from '../../config/index.js';
 import { adminTarget, callAdmin, errorText, isUnreachable } from './admin-client.js';
 import { parse } from './args.js';
 import { CliError } from './errors.js';
@@ -13,10 +13,8 @@ export async function channelsCommand(argv: string[], out: NodeJS.WritableStream
   const { values, positionals } = parse(rest, { config: { type: 'string', short: 'c' }, admin: { type: 'string' } }, USAGE);
   const named = verb === 'start' || verb === 'stop' || verb === 'pause' || verb === 'undeploy';
   if (named !== (positionals.length === 1)) throw new CliError(named ? `${verb} needs one channel name\nusage: ${USAGE}` : `usage: ${USAGE}`, 2);
-  const loaded = loadConfig(values.config);
-  const engineFile = loaded.engine.file;
-  const engineErrors = loaded.errors.filter((e) => engineFile && e.file.endsWith(engineFile.split('/').pop()!));
-  if (engineErrors.length) throw new CliError(formatErrors(engineErrors));
+  const loaded = loadEngineConfig(values.config);
+  if (loaded.errors.length) throw new CliError(formatErrors(loaded.errors));
   const target = adminTarget(loaded.engine, values.admin);
   if (!target) throw new CliError('no admin API: set admin.listen in the engine file, or pass --admin URL', 2);
   const path = verb === 'list' ? '/api/channels' : verb === 'reload' ? '/api/reload' : `/api/channels/${encodeURIComponent(positionals[0]!)}/${verb}`;

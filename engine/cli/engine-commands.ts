@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { formatErrors, generateReferenceDocs, jsonSchema, lintPaths, loadConfig } from '../../config/index.js';
 import '../channel/components/index.js';
-import type { AdminConfig } from '../../config/schema.js';
+import { splitListen, type AdminConfig } from '../../config/schema.js';
 import { AdminServer } from '../admin/server.js';
 import { Engine } from '../engine.js';
 import { createLogger, type Logger } from '../log.js';
@@ -53,7 +53,7 @@ async function startAdmin(engine: Engine, config: AdminConfig, configFile: strin
   });
   try {
     const port = await admin.start();
-    out.write(`admin API on ${config.tls ? 'https' : 'http'}://${config.listen.slice(0, config.listen.lastIndexOf(':'))}:${port} (audit log ${admin.audit.file})\n`);
+    out.write(`admin API on ${config.tls ? 'https' : 'http'}://${splitListen(config.listen).host}:${port} (audit log ${admin.audit.file})\n`);
     return admin;
   } catch (e) {
     await engine.stop().catch(() => {});

@@ -1,4 +1,4 @@
-import { loadConfig, formatErrors, parseDuration } from '../../config/index.js';
+import { loadEngineConfig, formatErrors, parseDuration } from '../../config/index.js';
 import { MessageNotFoundError, openStore } from '../store/index.js';
 import type { MessageFilter, MessageStatus, MessageStore } from '../store/types.js';
 import type { EngineConfig } from '../../config/schema.js';
@@ -29,9 +29,8 @@ export async function messagesCommand(argv: string[], out: NodeJS.WritableStream
   }, USAGE);
   const status = values.status?.toUpperCase() as MessageStatus | undefined;
   if (status && !STATUSES.includes(status)) throw new CliError(`--status: expected one of ${STATUSES.join(', ')}`, 2);
-  const loaded = loadConfig(values.config);
-  const engineErrors = loaded.errors.filter((e) => loaded.engine.file && e.file.endsWith(loaded.engine.file.split('/').pop()!));
-  if (engineErrors.length) throw new CliError(formatErrors(engineErrors));
+  const loaded = loadEngineConfig(values.config);
+  if (loaded.errors.length) throw new CliError(formatErrors(loaded.errors));
   const limit = values.limit === undefined ? undefined : intOption(values.limit, 'limit');
   const filter: MessageFilter = {
     channel: values.channel, status, since: since(values.since), controlId: values['control-id'], patientId: values.patient,

@@ -1,24 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { dropSchema, PG_URL } from '../../test/helpers/pg.js';
 import { describeStore, type StoreHarness, type TestStore } from './conformance.js';
 import { openStore } from './index.js';
 import { PostgresStore } from './postgres.js';
 
 /** Set SLUICE_SKIP_POSTGRES=1 to skip where no PostgreSQL runs; CI starts one (scripts/services-up.sh). */
-const URL = process.env.SLUICE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const URL = PG_URL;
 const TABLES = ['meta', 'messages', 'deliveries', 'contents', 'events'];
 
 function toDollar(sql: string): string {
   let n = 0;
   return sql.replace(/\?/g, () => `$${++n}`);
-}
-
-async function dropSchema(schema: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: URL });
-  await admin.connect();
-  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin.end();
 }
 
 const harness: StoreHarness = {

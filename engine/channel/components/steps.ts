@@ -37,7 +37,11 @@ registerComponent({
   description: 'Set an HL7 path to a fixed value (escaped for the message).',
   schema: z.object({ path: hl7Path(), value: z.string() }).strict(),
   example: 'set: { path: MSH-5, value: LAB }',
-  create: (o): Step => withHl7('set', (msg) => { msg.set(o.path, o.value); }),
+  create: (o): Step => {
+    // Paths are parsed once here, not for every message (the schema has checked them).
+    const path = parsePath(o.path);
+    return withHl7('set', (msg) => { msg.set(path, o.value); });
+  },
 });
 
 registerComponent({
@@ -45,7 +49,10 @@ registerComponent({
   description: 'Copy the encoded value at one HL7 path to another.',
   schema: z.object({ from: hl7Path(), to: hl7Path() }).strict(),
   example: 'copy: { from: PID-3[1].1, to: PID-2.1 }',
-  create: (o): Step => withHl7('copy', (msg) => { msg.setRaw(o.to, msg.getRaw(o.from)); }),
+  create: (o): Step => {
+    const [from, to] = [parsePath(o.from), parsePath(o.to)];
+    return withHl7('copy', (msg) => { msg.setRaw(to, msg.getRaw(from)); });
+  },
 });
 
 registerComponent({
@@ -53,7 +60,10 @@ registerComponent({
   description: 'Empty the value at an HL7 path.',
   schema: z.object({ path: hl7Path() }).strict(),
   example: 'delete: { path: PID-19 }',
-  create: (o): Step => withHl7('delete', (msg) => { msg.setRaw(o.path, ''); }),
+  create: (o): Step => {
+    const path = parsePath(o.path);
+    return withHl7('delete', (msg) => { msg.setRaw(path, ''); });
+  },
 });
 
 registerComponent({
@@ -67,19 +77,22 @@ registerComponent({
     unmapped: z.enum(['keep', 'warn', 'filter', 'error']).default('warn').describe('what to do with a code not in the table (when no default)'),
   }).strict(),
   example: 'map: { path: PV1-2, table: { I: IMP, O: AMB, E: EMER }, unmapped: warn }',
-  create: (o): Step => (env) => {
-    if (env.content.kind !== 'hl7v2') return env;
-    const msg = env.content.message;
-    const code = msg.get(o.path);
-    const mapped = Object.hasOwn(o.table, code) ? o.table[code] : o.default;
-    if (mapped === undefined) {
-      if (o.unmapped === 'filter') return FILTERED;
-      if (o.unmapped === 'error') throw new Error(`map: no mapping for the value at ${o.path}`);
-      if (o.unmapped === 'warn' && code !== '') env.warnings.push({ stage: 'map', code: 'unmapped', message: `no mapping for the value at ${o.path}`, path: o.path });
+  create: (o): Step => {
+    const [path, to] = [parsePath(o.path), parsePath(o.to ?? o.path)];
+    return (env) => {
+      if (env.content.kind !== 'hl7v2') return env;
+      const msg = env.content.message;
+      const code = msg.get(path);
+      const mapped = Object.hasOwn(o.table, code) ? o.table[code] : o.default;
+      if (mapped === undefined) {
+        if (o.unmapped === 'filter') return FILTERED;
+        if (o.unmapped === 'error') throw new Error(`map: no mapping for the value at ${o.path}`);
+        if (o.unmapped === 'warn' && code !== '') env.warnings.push({ stage: 'map', code: 'unmapped', message: `no mapping for the value at ${o.path}`, path: o.path });
+        return env;
+      }
+      msg.set(to, mapped);
       return env;
-    }
-    msg.set(o.to ?? o.path, mapped);
-    return env;
+    };
   },
 });
 
