@@ -1,9 +1,12 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'; // Crockford base 32, as ULID specifies
 
 let lastTime = -1;
 let lastRandom: number[] = [];
+// Random bytes are drawn 4 KiB at a time: one call per id was about 5% of the engine's intake.
+const pool = Buffer.alloc(4096);
+let poolUsed = pool.length;
 
 /**
  * A ULID: 48-bit millisecond time + 80 random bits, 26 characters, sortable by time.
@@ -19,8 +22,10 @@ export function ulid(now = Date.now()): string {
     if (i >= 0) lastRandom[i]! += 1;
   } else {
     lastTime = now;
-    const bytes = randomBytes(16);
-    lastRandom = Array.from({ length: 16 }, (_, k) => bytes[k]! & 31);
+    if (poolUsed + 16 > pool.length) { randomFillSync(pool); poolUsed = 0; }
+    const start = poolUsed;
+    poolUsed += 16;
+    lastRandom = Array.from({ length: 16 }, (_, k) => pool[start + k]! & 31);
   }
   let time = '';
   let t = now;

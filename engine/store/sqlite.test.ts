@@ -92,6 +92,32 @@ describe('sqlite specifics', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('under steady writes the WAL starts again from its beginning once it passes walRestartFrames, so it does not grow without bound', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-store-'));
+    const store = new SqliteStore({ dataDir: dir, synchronous: 'NORMAL', checkpointIntervalMs: 50, walRestartFrames: 256 });
+    try {
+      await store.init();
+      const raw = Buffer.alloc(2000, 66);
+      // The worker's first round: before it, nothing copies the WAL out.
+      const rounds = (): number => (store as unknown as { checkpointer: { rounds: number } }).checkpointer.rounds;
+      for (let i = 0; i < 500 && rounds() === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      // Written back to back for 1.5 s, so the checkpoint worker never finds the WAL idle.
+      const until = Date.now() + 1500;
+      let written = 0;
+      while (Date.now() < until) {
+        await Promise.all(Array.from({ length: 20 }, () => store.receive({ channel: 'c', receivedAt: 1, sourceKind: 'test', raw })));
+        written += 20 * raw.length;
+      }
+      // Without the restart the WAL keeps every page written: measured 3.7 times the bytes
+      // received (252 MB), against 0.5 to 0.9 times with it.
+      expect(written).toBeGreaterThan(8 * 1024 * 1024);
+      expect(statSync(`${store.file}-wal`).size).toBeLessThan(written * 1.5);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('fsyncs (synchronous FULL) the commits that hold an intake, and only those', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-store-'));
     const store = new SqliteStore({ dataDir: dir });

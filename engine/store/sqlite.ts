@@ -42,6 +42,11 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number;
   /** How often the background checkpointer copies the WAL into the database (default 100 ms). */
   readonly checkpointIntervalMs?: number;
+  /**
+   * The WAL's size, in 4 KiB pages, at which the writer copies the last frames itself so the
+   * WAL starts again from its beginning (see Checkpointer; default 4096, 16 MiB).
+   */
+  readonly walRestartFrames?: number;
   /** Told about a failed background checkpoint (the next one retries) or a checkpoint worker that died. */
   readonly onCheckpointError?: (message: string) => void;
 }
@@ -210,10 +215,11 @@ export class SqliteStore implements MessageStore {
     }
     this.st = Object.fromEntries(Object.entries(SQL).map(([k, sql]) => [k, db.prepare(sql)])) as Statements;
     const runner = new SqliteRunner(db, this.options.synchronous !== 'NORMAL');
+    const restartFrames = Math.max(1, this.options.walRestartFrames ?? 4096);
     try {
       this.checkpointer = new Checkpointer({
         file: this.file, intervalMs: this.options.checkpointIntervalMs, onError: this.options.onCheckpointError,
-        onRound: () => { runner.catchUp = true; },
+        onRound: (frames) => { if (frames >= restartFrames) runner.catchUp = true; },
         onExit: (code) => {
           // Without the worker the WAL would grow without bound: SQLite checkpoints itself again.
           if (!this.closed) db.pragma('wal_autocheckpoint = 1000');

@@ -130,9 +130,8 @@ registerComponent({
             }
             made.add(dir);
           }
-          // On a file-writing thread: written, fsynced, then renamed (see file-io.ts).
+          // On a file-writing thread: written, fsynced, renamed, directory fsynced (file-io.ts).
           await fileIo.write(tmp, target, contentText(env.content));
-          await syncDir(dir);
         };
         try {
           try {
