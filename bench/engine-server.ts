@@ -9,7 +9,7 @@
  * Prints `PORT <n>` when listening; on the stdin line `count` prints `COUNT <files delivered>`;
  * stops when stdin ends.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,7 +20,9 @@ import { silentLogger } from '../engine/log.js';
 import { PostgresStore, SqliteStore } from '../engine/store/index.js';
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-bench-e2e-'));
-const outDir = process.env.BENCH_E2E_OUT_ROOT ? await mkdtemp(path.join(process.env.BENCH_E2E_OUT_ROOT, 'sluice-bench-out-')) : path.join(dir, 'out');
+const outRoot = process.env.BENCH_E2E_OUT_ROOT;
+if (outRoot) await mkdir(outRoot, { recursive: true });
+const outDir = outRoot ? await mkdtemp(path.join(outRoot, 'sluice-bench-out-')) : path.join(dir, 'out');
 // argv[2]: FULL (default, fsync per commit) or NORMAL (no fsync per commit; survives a process crash, not power loss).
 // argv[2] PG: the PostgreSQL store (SLUICE_TEST_PG_URL or the local test database), in a schema of its own.
 const synchronous = process.argv[2] === 'NORMAL' ? 'NORMAL' : 'FULL';

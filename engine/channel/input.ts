@@ -44,7 +44,7 @@ export function parseInput(dataType: DataType, raw: Uint8Array, meta: SourceMeta
 function parseV2(raw: Uint8Array, meta: SourceMeta, o: InputOptions): ParsedInput {
   let message: Hl7Message;
   try {
-    message = parseHl7(raw);
+    message = meta.parsed ?? parseHl7(raw);
   } catch (err) {
     if (err instanceof Hl7ParseError) throw new InputError(`not a valid HL7 v2 message: ${err.message}`);
     throw err;

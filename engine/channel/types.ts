@@ -1,3 +1,4 @@
+import type { Hl7Message } from '../hl7/index.js';
 import type { Logger } from '../log.js';
 import type { Envelope, Filtered } from './envelope.js';
 
@@ -9,6 +10,11 @@ export interface SourceMeta {
   readonly sourceId?: string;
   /** Aborts when the source has given up on this message (e.g. the MLLP handler timeout sent an AE). */
   readonly signal?: AbortSignal;
+  /**
+   * The source's own parse of `raw` (HL7 v2), when it made one: the channel takes it instead
+   * of parsing again. Its steps edit it in place, so the source must not read it afterwards.
+   */
+  readonly parsed?: Hl7Message;
 }
 
 /**

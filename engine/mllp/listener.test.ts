@@ -104,6 +104,21 @@ describe('MllpListener: replies', () => {
     expect(mem.text()).not.toContain('DOE^JANE');
   });
 
+  it('an AE names the message as it was sent, even when the handler edited the parsed message first (a channel\'s steps do)', async () => {
+    const handler: MllpHandler = (inbound) => {
+      inbound.message!.set('MSH-3', 'EDITED');
+      inbound.message!.set('MSH-10', 'CHANGED');
+      throw new Error('step failed');
+    };
+    const { port } = await startListener({ handler });
+    const client = await RawClient.connect(port);
+    client.send(adt('ORIG1'));
+    const ae = await client.next();
+    expect(ae.get('MSA-1')).toBe('AE');
+    expect(ae.get('MSA-2')).toBe('ORIG1');
+    expect(ae.get('MSH-5')).not.toBe('EDITED'); // the ACK goes back to the original sending application
+  });
+
   it('answers AE when the handler exceeds handlerTimeoutMs, aborts its signal, and goes on', async () => {
     let aborted = false;
     const handler: MllpHandler = async (inbound, signal) => {

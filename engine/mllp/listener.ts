@@ -212,6 +212,14 @@ function peerOf(socket: net.Socket): string {
 /** Given to handlers that do not take a signal: it never aborts, and costs nothing per message. */
 const NEVER_ABORTED = new AbortController().signal;
 
+function reparse(raw: Buffer): Hl7Message | undefined {
+  try {
+    return parseHl7(raw);
+  } catch {
+    return undefined;
+  }
+}
+
 function isPromiseLike<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
@@ -422,7 +430,10 @@ class Connection {
 
   private errorReply(inbound: MllpInbound, text: string): string {
     const error = { code: HL7_ERROR.applicationInternalError, text };
-    if (inbound.message) return buildAck(inbound.message, { code: 'AE', error });
+    // Parsed again from the bytes: the handler may have edited inbound.message (a channel's
+    // steps do), and the answer must name the message as it was sent.
+    const message = inbound.message && reparse(inbound.raw);
+    if (message) return buildAck(message, { code: 'AE', error });
     return buildNak({ code: 'AR', application: this.o.application, facility: this.o.facility, acknowledgedId: salvageControlId(inbound.raw), error });
   }
 

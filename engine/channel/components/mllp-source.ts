@@ -31,7 +31,8 @@ registerComponent({
           idleTimeoutMs: o.idleTimeout, handlerTimeoutMs: o.handlerTimeout, logger: ctx.logger,
           tls: o.tls ? { cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: !!o.tls.ca } : undefined,
           handler: async (inbound, signal) => {
-            const outcome = await intake(inbound.raw, { kind: 'mllp', peer: inbound.peer, signal });
+            // The listener has parsed it already: one parse per message, not two.
+            const outcome = await intake(inbound.raw, { kind: 'mllp', peer: inbound.peer, signal, parsed: inbound.message });
             return outcome.ack ?? buildNak({ code: 'AE', error: { code: HL7_ERROR.applicationInternalError, text: outcome.text ?? 'not accepted' } });
           },
         });
