@@ -17,9 +17,9 @@ const CONNECTIONS = 8;
 const MESSAGES = Number(process.env.BENCH_E2E_MESSAGES ?? 8000);
 const RUNS = Number(process.env.BENCH_E2E_RUNS ?? 3);
 
-interface Server { child: ChildProcess; port: number; lines: ReturnType<typeof createInterface>; sent: number }
+export interface Server { child: ChildProcess; port: number; lines: ReturnType<typeof createInterface>; sent: number }
 
-async function spawnServer(script: string, args: string[], env: Record<string, string> = {}, root = ROOT): Promise<Server> {
+export async function spawnServer(script: string, args: string[], env: Record<string, string> = {}, root = ROOT): Promise<Server> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, script), ...args], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const lines = createInterface({ input: child.stdout! });
   const port = await new Promise<number>((resolve, reject) => {
@@ -33,7 +33,7 @@ async function spawnServer(script: string, args: string[], env: Record<string, s
  * Waits until an engine has delivered everything it ACKed, so its delivery backlog does not
  * run on into the next measured run (of this or another server).
  */
-async function drained(s: Server): Promise<void> {
+export async function drained(s: Server): Promise<void> {
   for (let i = 0; i < 600; i++) {
     const n = await new Promise<number>((resolve) => {
       const onLine = (l: string): void => { const m = /^COUNT (\d+)$/.exec(l); if (m) { s.lines.off('line', onLine); resolve(Number(m[1])); } };
@@ -46,7 +46,7 @@ async function drained(s: Server): Promise<void> {
   throw new Error('engine did not drain within 60 s');
 }
 
-function stop(s: Server): Promise<void> {
+export function stop(s: Server): Promise<void> {
   return new Promise((resolve) => {
     s.child.once('exit', () => resolve());
     s.child.stdin!.end();
@@ -55,7 +55,7 @@ function stop(s: Server): Promise<void> {
 }
 
 /** One connection: send, wait for the ACK, record the latency, next. Unique MSH-10 each, 50 patients. */
-function connectionLoop(port: number, count: number, prefix: string, latencies: number[]): Promise<void> {
+export function connectionLoop(port: number, count: number, prefix: string, latencies: number[]): Promise<void> {
   const template = adtA01('CTRLID').text;
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port });
@@ -148,7 +148,8 @@ export async function runEngineBench(log: (s: string) => void = (s) => process.s
   // interleaved rounds, so a change is compared with its baseline under the same noise.
   const baseline = process.env.BENCH_E2E_BASELINE;
   const specs = baseline
-    ? chosen.flatMap((s) => s.script === 'bench/engine-server.ts' ? [s, { ...s, key: `${s.key}@baseline`, label: `${s.label} — baseline ${baseline}`, root: baseline }] : [s])
+    // (Not the rows that need BENCH_E2E_OUT_ROOT: an older checkout ignores it and writes to /tmp.)
+    ? chosen.flatMap((s) => s.script === 'bench/engine-server.ts' && !s.env?.BENCH_E2E_OUT_ROOT ? [s, { ...s, key: `${s.key}@baseline`, label: `${s.label} — baseline ${baseline}`, root: baseline }] : [s])
     : chosen;
   const servers = new Map<string, Server>();
   const results = new Map<string, Result[]>(specs.map((s) => [s.key, []]));

@@ -198,6 +198,8 @@ export class Channel {
       id, channel: this.name, receivedAt, source: { kind: meta.kind, peer: meta.peer, controlId, sender },
       raw: common.raw, content: input.content, key: common.orderingKey, warnings: [], stages: [{ stage: 'received', at: receivedAt }],
     };
+    // The steps edit the content in place: an ACK built after them answers the header as sent.
+    if (this.def.respondFrom !== 'received') input.keepHeader();
     const processed = this.track(this.pipeline.run(env.key ?? '', () => this.process(env)));
 
     if (this.def.respondFrom === 'received') return accepted(input, id);

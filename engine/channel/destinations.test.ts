@@ -3,7 +3,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { adt } from '../../test/helpers/channel.js';
 import { FAST_QUEUE, freePort, httpSink, messageOf, mllpPort, mllpSender, onClose, sleep, startEngine, text, untilStatus } from '../../test/helpers/engine.js';
 import { eventually } from '../../test/helpers/http-sink.js';
@@ -11,6 +11,7 @@ import { buildAck, parseHl7 } from '../hl7/index.js';
 import { silentLogger } from '../log.js';
 import { MllpListener, type MllpInbound } from '../mllp/index.js';
 import { getComponent } from '../registry.js';
+import { fileIo } from './components/file-io.js';
 import type { Envelope } from './envelope.js';
 import type { Destination, SendContext } from './types.js';
 
@@ -174,6 +175,25 @@ describe('destinations used directly', () => {
     await rm(root, { recursive: true });
     await writeFile(root, 'a file where the directory should be');
     expect(await d.send(envelope('F3'), sendCtx())).toMatchObject({ ok: false, transient: true });
+  });
+
+  it('file: a value of "." or ".." from the message stays a name inside dir; concurrent first writes into a new directory create it once', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'sluice-file-dest-'));
+    onClose(() => rm(root, { recursive: true, force: true }));
+    const dir = path.join(root, 'out');
+    const d = destination('file', { dir, name: '{MSH-4}/{id}.hl7' });
+    const up = envelope('T1');
+    (up.content as { message: ReturnType<typeof parseHl7> }).message.set('MSH-4', '..');
+    expect(await d.send(up, sendCtx())).toMatchObject({ ok: true, response: path.join(dir, '__', 'T1.hl7') });
+    expect(await readdir(root)).toEqual(['out']); // nothing written beside dir
+    // Five first writes at once into one new directory: one mkdir (and one set of parent
+    // fsyncs) that all of them wait for, not one each that might skip the fsync.
+    const mkdir = vi.spyOn(fileIo, 'mkdir');
+    onClose(() => mkdir.mockRestore());
+    const results = await Promise.all(['C1', 'C2', 'C3', 'C4', 'C5'].map((id) => d.send(envelope(id), sendCtx())));
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(mkdir).toHaveBeenCalledTimes(1);
+    expect((await readdir(path.join(dir, 'HOSP'))).sort()).toEqual(['C1.hl7', 'C2.hl7', 'C3.hl7', 'C4.hl7', 'C5.hl7']);
   });
 
   it('http: a configured Content-Type replaces the default rather than joining it', async () => {

@@ -20,6 +20,11 @@ export interface ParsedInput {
   readonly orderingKey: string;
   /** The HL7 acknowledgement to answer with, for sources that speak HL7; undefined otherwise. */
   ack(code: AckCode, options?: Omit<AckOptions, 'code'>): string | undefined;
+  /**
+   * Keeps the header as received for later ack() calls: steps edit the content in place, and
+   * an ACK built after them (respondFrom processed or delivered) must answer the sender.
+   */
+  keepHeader(): void;
 }
 
 /** The payload is not of the channel's data type; the message is stored as ERROR and answered AR. */
@@ -49,6 +54,7 @@ function parseV2(raw: Uint8Array, meta: SourceMeta, o: InputOptions): ParsedInpu
     if (err instanceof Hl7ParseError) throw new InputError(`not a valid HL7 v2 message: ${err.message}`);
     throw err;
   }
+  let header: Hl7Message | undefined;
   return {
     content: { kind: 'hl7v2', message },
     controlId: message.controlId || meta.sourceId,
@@ -56,8 +62,21 @@ function parseV2(raw: Uint8Array, meta: SourceMeta, o: InputOptions): ParsedInpu
     messageType: message.messageType,
     patientId: message.get(o.patientPath) || undefined,
     orderingKey: message.get(o.orderingKey) || '',
-    ack: (code, options) => buildAck(message, { ...options, code }),
+    ack: (code, options) => buildAck(header ?? message, { ...options, code }),
+    keepHeader: () => { header ??= headerOf(raw) ?? message; },
   };
+}
+
+/** The MSH segment alone, parsed from the bytes as received (a few µs: one segment). */
+function headerOf(raw: Uint8Array): Hl7Message | undefined {
+  let end = raw.indexOf(0x0d);
+  const lf = raw.indexOf(0x0a);
+  if (end < 0 || (lf >= 0 && lf < end)) end = lf;
+  try {
+    return parseHl7(end < 0 ? raw : raw.subarray(0, end));
+  } catch {
+    return undefined;
+  }
 }
 
 type Json = Record<string, unknown>;
@@ -86,6 +105,7 @@ function parseFhir(raw: Uint8Array, meta: SourceMeta): ParsedInput {
     patientId: patient,
     orderingKey: patient ?? '',
     ack: () => undefined,
+    keepHeader: () => undefined,
   };
 }
 

@@ -31,7 +31,10 @@ export function fillTemplate(template: string, env: Envelope, safe = false): str
     } else {
       v = env.content.kind === 'hl7v2' ? safeGet(env, name) : '';
     }
-    return safe ? v.replace(/[^A-Za-z0-9._-]/g, '_') : v;
+    if (!safe) return v;
+    const cut = v.replace(/[^A-Za-z0-9._-]/g, '_');
+    // `.` and `..` would name a directory when the template puts a `/` around the placeholder.
+    return cut === '.' || cut === '..' ? cut.replace(/\./g, '_') : cut;
   });
 }
 

@@ -104,32 +104,45 @@ registerComponent({
   }).strict(),
   example: "file: { dir: ./out, name: '{date}-{controlId}.hl7' }",
   create: (o): Destination => {
-    // The directory is created once, not per message (a template may name subdirectories).
-    const made = new Set<string>();
+    // The directory is created once, not per message (a template may name subdirectories):
+    // concurrent first writes share its creation, parents' fsyncs included.
+    const root = path.resolve(o.dir);
+    const made = new Map<string, Promise<void>>();
     const dirSyncs = new Map<string, DirSync>();
     const syncDir = (d: string): Promise<void> => {
       let dirSync = dirSyncs.get(d);
       if (!dirSync) dirSyncs.set(d, (dirSync = new DirSync(d)));
       return dirSync.sync();
     };
+    const makeDir = async (dir: string): Promise<void> => {
+      const created = await fileIo.mkdir(dir);
+      // A new directory's entry is durable only once its parent is synced (each level made).
+      if (created === undefined) return;
+      for (let d = dir; ; d = path.dirname(d)) {
+        await syncDir(path.dirname(d));
+        if (d === created || path.dirname(d) === d) break;
+      }
+    };
+    const ensureDir = (dir: string): Promise<void> => {
+      let making = made.get(dir);
+      if (!making) {
+        made.set(dir, (making = makeDir(dir)));
+        making.catch(() => made.delete(dir));
+      }
+      return making;
+    };
     return {
       async send(env) {
         const name = fillTemplate(o.name, env, true);
         const target = path.join(o.dir, name);
+        // A value from the message must not lead out of `dir` (fillTemplate already turns
+        // a `.` or `..` value into underscores; this holds whatever the template is).
+        const inside = path.relative(root, path.resolve(target));
+        if (inside === '' || inside.startsWith('..') || path.isAbsolute(inside)) return permanent(`file name ${JSON.stringify(name)} leads outside ${o.dir}`);
         const tmp = `${target}.${process.pid}.tmp`;
         const dir = path.dirname(target);
         const write = async (): Promise<void> => {
-          if (!made.has(dir)) {
-            const created = await fileIo.mkdir(dir);
-            // A new directory's entry is durable only once its parent is synced (each level made).
-            if (created !== undefined) {
-              for (let d = dir; ; d = path.dirname(d)) {
-                await syncDir(path.dirname(d));
-                if (d === created || path.dirname(d) === d) break;
-              }
-            }
-            made.add(dir);
-          }
+          await ensureDir(dir);
           // On a file-writing thread: written, fsynced, renamed, directory fsynced (file-io.ts).
           await fileIo.write(tmp, target, contentText(env.content));
         };
