@@ -97,7 +97,7 @@ function checkTemplate(template: string, ctx: z.RefinementCtx): void {
 
 registerComponent({
   kind: 'destination', name: 'file',
-  description: 'Writes each message to a file: written to a temporary name and fsynced, renamed, then the directory fsynced, so SENT means on disk.',
+  description: 'Writes each message to a file: written to a temporary name and fsynced, renamed, then the directory fsynced, so SENT means on disk. Values from the message fill the name with other characters replaced by _, and never lead outside dir.',
   schema: z.object({
     dir: z.string(),
     name: z.string().superRefine(checkTemplate).default('{id}.hl7').describe('file name template: {id} {channel} {controlId} {messageType} {date} or an HL7 path like {MSH-4}'),
