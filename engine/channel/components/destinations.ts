@@ -143,8 +143,11 @@ registerComponent({
         const dir = path.dirname(target);
         const write = async (): Promise<void> => {
           await ensureDir(dir);
-          // On a file-writing thread: written, fsynced, renamed, directory fsynced (file-io.ts).
+          // On a file-writing thread: written, fsynced, then renamed (see file-io.ts). The
+          // directory's fsync is shared by the writes in flight: one per file, in the same
+          // job, cut the engine's ACK rate at FULL by a fifth (more flushes beside the WAL's).
           await fileIo.write(tmp, target, contentText(env.content));
+          await syncDir(dir);
         };
         try {
           try {

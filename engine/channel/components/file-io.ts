@@ -6,28 +6,15 @@ import { Worker } from 'node:worker_threads';
  * to libuv's pool, a FileHandle each); measured with 4 writers, 2,000 files: event loop
  * active 595 ms with fs/promises, 160 ms with this pool, and 1,397 against 1,547 files/s.
  * At a thousand messages a second that was a fifth of the engine's event loop, taken from
- * intake. Here the main thread posts one message per file and gets one answer: the
- * directory's fsync is part of the same job (about 50 us on the thread; as a second job it
- * cost the event loop a second round trip, about 45 us, bench/engine.ts).
+ * intake. Here the main thread posts one message per file and gets one answer.
  */
 
 // Plain CommonJS, so it runs the same under tsx (tests) and from dist/ (npm start).
 const WORKER = `
 const fs = require('node:fs');
-const path = require('node:path');
 const { parentPort } = require('node:worker_threads');
-function syncDir(dir) {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  return dir;
-}
 const ops = {
   // Written to tmp, fsynced, renamed over target: the rename never exposes data not on disk.
-  // Then the directory is fsynced, so the new name is durable too: one job, one round trip.
   write({ tmp, target, text }) {
     const fd = fs.openSync(tmp, 'w', 0o640);
     try {
@@ -37,10 +24,14 @@ const ops = {
       fs.closeSync(fd);
     }
     fs.renameSync(tmp, target);
-    return syncDir(path.dirname(target));
   },
   syncDir({ dir }) {
-    syncDir(dir);
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
   },
   mkdir({ dir }) {
     return fs.mkdirSync(dir, { recursive: true });
@@ -138,9 +129,9 @@ export class FileIo {
     this.lanes = Array.from({ length: Math.max(1, threads) }, () => new Lane());
   }
 
-  /** Writes `text` to `tmp`, fsyncs it, renames it to `target` and fsyncs target's directory (resolves with it). */
-  async write(tmp: string, target: string, text: string): Promise<string> {
-    return (await this.run({ op: 'write', tmp, target, text })) as string;
+  /** Writes `text` to `tmp`, fsyncs it and renames it to `target`. */
+  async write(tmp: string, target: string, text: string): Promise<void> {
+    await this.run({ op: 'write', tmp, target, text });
   }
 
   /** fsync of a directory (its entries: a rename is durable once this returns). */
