@@ -186,6 +186,14 @@ describe('destinations used directly', () => {
     (up.content as { message: ReturnType<typeof parseHl7> }).message.set('MSH-4', '..');
     expect(await d.send(up, sendCtx())).toMatchObject({ ok: true, response: path.join(dir, '__', 'T1.hl7') });
     expect(await readdir(root)).toEqual(['out']); // nothing written beside dir
+    // A name that only starts with dots is a name; an empty last part is refused, not retried.
+    const dots = destination('file', { dir, name: '{MSH-10}.hl7' });
+    const dotted = envelope('..42');
+    expect(await dots.send(dotted, sendCtx())).toMatchObject({ ok: true, response: path.join(dir, '..42.hl7') });
+    const emptyLast = destination('file', { dir, name: '{MSH-4}/{PID-8}' });
+    const noSex = envelope('T2');
+    (noSex.content as { message: ReturnType<typeof parseHl7> }).message.set('PID-8', '');
+    expect(await emptyLast.send(noSex, sendCtx())).toMatchObject({ ok: false, transient: false });
     // Five first writes at once into one new directory: one mkdir (and one set of parent
     // fsyncs) that all of them wait for, not one each that might skip the fsync.
     const mkdir = vi.spyOn(fileIo, 'mkdir');

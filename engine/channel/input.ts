@@ -69,8 +69,11 @@ function parseV2(raw: Uint8Array, meta: SourceMeta, o: InputOptions): ParsedInpu
 
 /** The MSH segment alone, parsed from the bytes as received (a few µs: one segment). */
 function headerOf(raw: Uint8Array): Hl7Message | undefined {
-  let end = raw.indexOf(0x0d);
-  const lf = raw.indexOf(0x0a);
+  // The parser skips a BOM and leading blank lines; so does the search for MSH's end.
+  let start = raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf ? 3 : 0;
+  while (start < raw.length && (raw[start] === 0x0d || raw[start] === 0x0a || raw[start] === 0x20 || raw[start] === 0x09)) start++;
+  let end = raw.indexOf(0x0d, start);
+  const lf = raw.indexOf(0x0a, start);
   if (end < 0 || (lf >= 0 && lf < end)) end = lf;
   try {
     return parseHl7(end < 0 ? raw : raw.subarray(0, end));

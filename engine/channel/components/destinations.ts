@@ -126,8 +126,10 @@ registerComponent({
     const ensureDir = (dir: string): Promise<void> => {
       let making = made.get(dir);
       if (!making) {
-        made.set(dir, (making = makeDir(dir)));
-        making.catch(() => made.delete(dir));
+        const mine = makeDir(dir);
+        made.set(dir, (making = mine));
+        // Only this attempt's entry: a newer one (made after an ENOENT) is another's to keep.
+        mine.catch(() => { if (made.get(dir) === mine) made.delete(dir); });
       }
       return making;
     };
@@ -138,11 +140,14 @@ registerComponent({
         // A value from the message must not lead out of `dir` (fillTemplate already turns
         // a `.` or `..` value into underscores; this holds whatever the template is).
         const inside = path.relative(root, path.resolve(target));
-        if (inside === '' || inside.startsWith('..') || path.isAbsolute(inside)) return permanent(`file name ${JSON.stringify(name)} leads outside ${o.dir}`);
+        if (inside === '' || inside === '..' || inside.startsWith(`..${path.sep}`) || path.isAbsolute(inside)) return permanent(`file name ${JSON.stringify(name)} leads outside ${o.dir}`);
+        // An empty last part (`{MSH-4}/{PID-8}` with no PID-8) would name a directory.
+        if (name.endsWith('/') || name.endsWith(path.sep)) return permanent(`file name ${JSON.stringify(name)} ends in a directory separator (an empty placeholder?)`);
         const tmp = `${target}.${process.pid}.tmp`;
         const dir = path.dirname(target);
+        let making: Promise<void> | undefined;
         const write = async (): Promise<void> => {
-          await ensureDir(dir);
+          await (making = ensureDir(dir));
           // On a file-writing thread: written, fsynced, then renamed (see file-io.ts). The
           // directory's fsync is shared by the writes in flight: one per file, in the same
           // job, cut the engine's ACK rate at FULL by a fifth (more flushes beside the WAL's).
@@ -153,8 +158,11 @@ registerComponent({
           try {
             await write();
           } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !made.delete(dir)) throw err;
-            await write(); // the directory was removed since: create it again
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+            // The directory was removed since: create it again, once. Only the entry this
+            // write waited for is dropped: a concurrent writer may have started a new one.
+            if (made.get(dir) === making) made.delete(dir);
+            await write();
           }
           return sent(target);
         } catch (err) {
