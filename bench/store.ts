@@ -9,18 +9,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { generateKey } from '../engine/store/crypto.js';
 import { PostgresStore } from '../engine/store/postgres.js';
 import { SqliteStore } from '../engine/store/sqlite.js';
 import type { MessageStore, NewMessage, StoreStats } from '../engine/store/types.js';
+import { dropSchema, PG_URL } from '../test/helpers/pg.js';
 import { percentile } from './lib/stats.js';
 
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '3' },
     writers: { type: 'string', default: '8' },
-    pg: { type: 'string', default: process.env.SLUICE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
+    pg: { type: 'string', default: PG_URL },
     'no-pg': { type: 'boolean', default: false },
   },
 });
@@ -111,10 +111,7 @@ if (!args['no-pg']) {
       try {
         results.push(await measure(`postgres, ${mode}${encrypted ? ', encrypted' : ''}`, stores));
       } finally {
-        const client = new pg.Client({ connectionString: args.pg });
-        await client.connect();
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-        await client.end();
+        await dropSchema(schema, args.pg);
       }
     }
   }

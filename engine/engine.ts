@@ -5,7 +5,7 @@ import type { ChannelLookup } from './channel/components/destinations.js';
 import { ConnectionPool } from './connections.js';
 import type { Logger } from './log.js';
 import { openStore } from './store/index.js';
-import { MessageNotFoundError } from './store/rows.js';
+import { MessageNotFoundError, PENDING_STATUSES } from './store/rows.js';
 import type { MessageStore } from './store/types.js';
 
 const PRUNE_EVERY_MS = 60 * 60_000;
@@ -133,7 +133,7 @@ export class Engine implements ChannelLookup {
   async reprocess(id: string, reason?: string): Promise<void> {
     const message = await this.store.get(id);
     if (!message) throw new MessageNotFoundError(id);
-    if (message.status === 'RECEIVED' || message.status === 'TRANSFORMED' || message.status === 'QUEUED') {
+    if (PENDING_STATUSES.includes(message.status)) {
       throw new ChannelStateError(`message ${id} is ${message.status}: still in progress, reprocess it once it has finished`);
     }
     const channel = this.channels.get(message.channel);

@@ -127,9 +127,8 @@ interface RunningEngine {
   readonly child: ChildProcess;
   /** Resolves with how the process ended. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** From its ready line: unfinished messages found in the store, and those with a QUEUED delivery. */
+  /** From its ready line: unfinished messages its recovery took up. */
   readonly resumed: number;
-  readonly resumedQueued: number;
 }
 
 const live = new Set<ChildProcess>();
@@ -146,8 +145,8 @@ function startEngine(dataDir: string, port: number, url: string): Promise<Runnin
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('engine did not start within 30 s')); }, 30_000);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /ready resumed=(\d+) queued=(\d+)\n/.exec(out);
-      if (m) { clearTimeout(timer); resolve({ child, exited, resumed: Number(m[1]), resumedQueued: Number(m[2]) }); }
+      const m = /ready resumed=(\d+)\n/.exec(out);
+      if (m) { clearTimeout(timer); resolve({ child, exited, resumed: Number(m[1]) }); }
     });
     void exited.then(({ code, signal }) => { clearTimeout(timer); reject(new Error(`engine exited before ready (code ${code}, signal ${signal})`)); });
   });
@@ -189,9 +188,8 @@ interface Kill {
   readonly received: number;
   readonly queuedMessages: number;
   readonly queuedDeliveries: number;
-  /** What the next start resumed. */
+  /** What the next start's recovery took up. */
   readonly resumed: number;
-  readonly resumedQueued: number;
 }
 
 interface TrialResult {
@@ -285,7 +283,7 @@ async function trial(t: number): Promise<TrialResult> {
       kills.push({
         when, progress, sinkInOutage,
         received: (byStatus.RECEIVED ?? 0) + (byStatus.TRANSFORMED ?? 0), queuedMessages: byStatus.QUEUED ?? 0, queuedDeliveries,
-        resumed: engine.resumed, resumedQueued: engine.resumedQueued,
+        resumed: engine.resumed,
       });
     };
     /**
@@ -305,7 +303,9 @@ async function trial(t: number): Promise<TrialResult> {
     // so the last messages' deliveries are certain to be QUEUED, whatever the machine's speed.
     const drainKill = t % 2 === 0;
     const killer = (async () => {
-      await eventually(() => next >= random(0.1, 0.6) * MESSAGES || sendingDone, 60_000, 'progress before kill 1');
+      // Each kill point drawn once, not again on every poll of the wait.
+      const kill1At = random(0.1, 0.6) * MESSAGES;
+      await eventually(() => next >= kill1At || sendingDone, 60_000, 'progress before kill 1');
       await sleep(random(0, 50));
       await killAndRestart('sending');
       if (drainKill) {
@@ -313,7 +313,8 @@ async function trial(t: number): Promise<TrialResult> {
         sink.hold();
         return;
       }
-      await eventually(() => next >= random(0.65, 0.9) * MESSAGES || sendingDone, 60_000, 'progress before kill 2');
+      const kill2At = random(0.65, 0.9) * MESSAGES;
+      await eventually(() => next >= kill2At || sendingDone, 60_000, 'progress before kill 2');
       await intoOutage(() => sendingDone);
       await killAndRestart('outage');
     })();
@@ -352,21 +353,16 @@ async function trial(t: number): Promise<TrialResult> {
     console.log(`trial ${t}: ${result.acked} ACKed, ${result.delivered} delivered, ${result.duplicates} duplicates, ${result.lost} lost, `
       + `${result.resent} resent after AA, ${result.duplicatesAtIntake} resends recognised as duplicates, ${result.processedTwice} processed twice, ${result.sinkFailures} sink failures (${sink.outages} outages), ${result.seconds.toFixed(1)} s; kills:\n`
       + kills.map((k) => `  ${k.when.padEnd(7)} at ${String(k.progress).padStart(4)} sent${k.sinkInOutage ? ', sink down' : ''}: left ${k.received} RECEIVED, `
-        + `${k.queuedMessages} QUEUED messages, ${k.queuedDeliveries} QUEUED deliveries; restart resumed ${k.resumed} (${k.resumedQueued} with a QUEUED delivery)`).join('\n'));
+        + `${k.queuedMessages} QUEUED messages, ${k.queuedDeliveries} QUEUED deliveries; restart resumed ${k.resumed}`).join('\n'));
 
     expect(lost).toEqual([]);
-    // Nothing reached the sink that was not ACKed (every message sent was eventually ACKed).
-    expect([...unique].filter((id) => !acked.has(id))).toEqual([]);
     // Duplicate detection is on: every resend after an AA was recognised as a duplicate.
     expect(resent.size).toBeGreaterThan(0);
     expect([...resent].filter((id) => !final.duplicateIds.has(id))).toEqual([]);
     // No delivery gave up, and no message failed.
     expect(final.byStatus.ERROR ?? 0).toBe(0);
-    // The store's unfinished work after each kill is exactly what the next start resumed.
-    for (const k of kills) {
-      expect(k.resumed).toBe(k.received + k.queuedMessages);
-      expect(k.resumedQueued).toBe(k.queuedDeliveries);
-    }
+    // The store's unfinished work after each kill is exactly what the next start's recovery took up.
+    for (const k of kills) expect(k.resumed).toBe(k.received + k.queuedMessages);
     // The test proves what it claims: some kill landed while deliveries were QUEUED for retry.
     expect(kills.filter((k) => k.queuedDeliveries > 0).length).toBeGreaterThan(0);
     return result;

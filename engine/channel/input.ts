@@ -1,4 +1,4 @@
-import { buildAck, parseHl7, Hl7ParseError, type AckCode, type AckOptions, type Hl7Message } from '../hl7/index.js';
+import { buildAck, parseHeader, parseHl7, Hl7ParseError, type AckCode, type AckOptions, type Hl7Message } from '../hl7/index.js';
 import type { Content } from './envelope.js';
 import type { SourceMeta } from './types.js';
 
@@ -63,23 +63,8 @@ function parseV2(raw: Uint8Array, meta: SourceMeta, o: InputOptions): ParsedInpu
     patientId: message.get(o.patientPath) || undefined,
     orderingKey: message.get(o.orderingKey) || '',
     ack: (code, options) => buildAck(header ?? message, { ...options, code }),
-    keepHeader: () => { header ??= headerOf(raw) ?? message; },
+    keepHeader: () => { header ??= parseHeader(raw) ?? message; },
   };
-}
-
-/** The MSH segment alone, parsed from the bytes as received (a few µs: one segment). */
-function headerOf(raw: Uint8Array): Hl7Message | undefined {
-  // The parser skips a BOM and leading blank lines; so does the search for MSH's end.
-  let start = raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf ? 3 : 0;
-  while (start < raw.length && (raw[start] === 0x0d || raw[start] === 0x0a || raw[start] === 0x20 || raw[start] === 0x09)) start++;
-  let end = raw.indexOf(0x0d, start);
-  const lf = raw.indexOf(0x0a, start);
-  if (end < 0 || (lf >= 0 && lf < end)) end = lf;
-  try {
-    return parseHl7(end < 0 ? raw : raw.subarray(0, end));
-  } catch {
-    return undefined;
-  }
 }
 
 type Json = Record<string, unknown>;

@@ -1,4 +1,4 @@
-export { Hl7Message, parseHl7, HL7_NULL } from './message.js';
+export { Hl7Message, parseHl7, parseHeader, HL7_NULL } from './message.js';
 export { Segment } from './segment.js';
 export { Hl7ParseError, Hl7PathError } from './errors.js';
 export { parsePath, formatPath, type Hl7Path } from './path.js';

@@ -362,3 +362,22 @@ class BreakScanner {
 export function parseHl7(input: string | Uint8Array): Hl7Message {
   return Hl7Message.parse(input);
 }
+
+/**
+ * The MSH segment alone, parsed from the bytes as received (one segment: a few µs), or
+ * undefined when it does not parse. For ACKs that must answer the message as it was sent
+ * after steps have edited the parsed copy in place.
+ */
+export function parseHeader(raw: Uint8Array): Hl7Message | undefined {
+  // The parser skips a BOM and leading blank lines; so does the search for MSH's end.
+  let start = raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf ? 3 : 0;
+  while (start < raw.length && (raw[start] === 0x0d || raw[start] === 0x0a || raw[start] === 0x20 || raw[start] === 0x09)) start++;
+  let end = raw.indexOf(0x0d, start);
+  const lf = raw.indexOf(0x0a, start);
+  if (end < 0 || (lf >= 0 && lf < end)) end = lf;
+  try {
+    return parseHl7(end < 0 ? raw : raw.subarray(0, end));
+  } catch {
+    return undefined;
+  }
+}

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { Hl7ParseError, buildAck, buildNak, parseHl7, type Hl7Message, HL7_ERROR } from '../hl7/index.js';
+import { Hl7ParseError, buildAck, buildNak, parseHeader, parseHl7, type Hl7Message, HL7_ERROR } from '../hl7/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameTooLargeError, MllpDecoder, frame } from './framing.js';
 
@@ -212,14 +212,6 @@ function peerOf(socket: net.Socket): string {
 /** Given to handlers that do not take a signal: it never aborts, and costs nothing per message. */
 const NEVER_ABORTED = new AbortController().signal;
 
-function reparse(raw: Buffer): Hl7Message | undefined {
-  try {
-    return parseHl7(raw);
-  } catch {
-    return undefined;
-  }
-}
-
 function isPromiseLike<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
@@ -430,9 +422,9 @@ class Connection {
 
   private errorReply(inbound: MllpInbound, text: string): string {
     const error = { code: HL7_ERROR.applicationInternalError, text };
-    // Parsed again from the bytes: the handler may have edited inbound.message (a channel's
-    // steps do), and the answer must name the message as it was sent.
-    const message = inbound.message && reparse(inbound.raw);
+    // The header again from the bytes: the handler may have edited inbound.message (a
+    // channel's steps do), and the answer must name the message as it was sent.
+    const message = inbound.message && parseHeader(inbound.raw);
     if (message) return buildAck(message, { code: 'AE', error });
     return buildNak({ code: 'AR', application: this.o.application, facility: this.o.facility, acknowledgedId: salvageControlId(inbound.raw), error });
   }
