@@ -112,7 +112,7 @@ async function run(server: Server, tag: string, engine = false): Promise<Result>
 interface ServerSpec {
   readonly key: string;
   readonly label: string;
-  readonly script: 'bench/mllp-server.ts' | 'bench/engine-server.ts';
+  readonly script: 'bench/mllp-server.ts' | 'bench/engine-server.ts' | 'bench/minimal-server.ts';
   readonly args: readonly string[];
   readonly engine: boolean;
   /** The ceiling row this server is compared with. */
@@ -129,6 +129,12 @@ const SERVERS: readonly ServerSpec[] = [
   { key: 'append', label: 'ceiling: bare listener + one append per tick before the ACK (survives SIGKILL)', script: 'bench/mllp-server.ts', args: ['sluice-append'], engine: false },
   { key: 'fsync', label: 'ceiling: same + one fdatasync per append, on the event loop (survives power loss)', script: 'bench/mllp-server.ts', args: ['sluice-fsync'], engine: false },
   { key: 'pipelined', label: 'ceiling: same, the fdatasyncs on the thread pool, several in flight (survives power loss)', script: 'bench/mllp-server.ts', args: ['sluice-fsync-pipelined'], engine: false },
+  // The same work done by hand, nothing else: what any engine on this machine could reach at best.
+  { key: 'minimal', label: 'ceiling: the same work by hand (one row per message, file with flush, SENT), SQLite FULL', script: 'bench/minimal-server.ts', args: ['FULL'], engine: true, ceiling: 'pipelined' },
+  { key: 'minimal-normal', label: 'same, SQLite NORMAL', script: 'bench/minimal-server.ts', args: ['NORMAL'], engine: true, ceiling: 'append' },
+  { key: 'minimal-noflush', label: 'same, SQLite NORMAL, files without flush (diagnosis)', script: 'bench/minimal-server.ts', args: ['NORMAL'], engine: true, ceiling: 'append', env: { BENCH_MINIMAL_FLUSH: '0' }, diagnostic: true },
+  { key: 'minimal-nofile', label: 'same, SQLite NORMAL, no file written (diagnosis)', script: 'bench/minimal-server.ts', args: ['NORMAL'], engine: true, ceiling: 'append', env: { BENCH_MINIMAL_FILES: '0' }, diagnostic: true },
+  { key: 'minimal-out', label: 'same, SQLite NORMAL, store and files outside /tmp (diagnosis)', script: 'bench/minimal-server.ts', args: ['NORMAL'], engine: true, ceiling: 'append', env: { BENCH_E2E_OUT_ROOT: path.join(ROOT, '.bench-out') }, diagnostic: true },
   { key: 'engine', label: 'Sluice engine (store, step, file destination), SQLite synchronous=FULL (default; survives power loss)', script: 'bench/engine-server.ts', args: ['FULL'], engine: true, ceiling: 'pipelined' },
   { key: 'normal', label: 'same, SQLite synchronous=NORMAL (survives SIGKILL, not power loss)', script: 'bench/engine-server.ts', args: ['NORMAL'], engine: true, ceiling: 'append' },
   // The same engines with the file destination's directory outside the temp dir: on these VMs
