@@ -7,6 +7,7 @@
  *   node --import tsx bench/engine-cpu.ts [FULL|NORMAL]
  *
  * BENCH_CPU_BASELINE=<another checkout>: the same engine from there, alternated run by run.
+ * BENCH_CPU_MINIMAL=1: also the hand-written ceiling (bench/minimal-server.ts), alternated the same way.
  * BENCH_CPU_MESSAGES (default 12000) and BENCH_CPU_RUNS (default 3); medians are reported.
  * A fresh engine per run, warmed up with 2,000 messages; each run waits until all is delivered.
  * Counted: the engine process's threads. Not counted: kernel threads (journal commits,
@@ -41,8 +42,8 @@ async function drive(server: Server, count: number, tag: string): Promise<{ acke
   return { acked, delivered: (per * CONNECTIONS) / secondsSince(t0) };
 }
 
-async function once(root: string | undefined, tag: string): Promise<Sample> {
-  const server = await spawnServer('bench/engine-server.ts', [MODE], {}, root);
+async function once(root: string | undefined, tag: string, script = 'bench/engine-server.ts'): Promise<Sample> {
+  const server = await spawnServer(script, [MODE], {}, root);
   try {
     const pid = server.child.pid!;
     await drive(server, 2000, `${tag}W`);
@@ -62,11 +63,15 @@ if (baseline && process.env.BENCH_E2E_OUT_ROOT) {
   // An older checkout's engine-server may ignore it: the two sides would write to different disks.
   throw new Error('BENCH_E2E_OUT_ROOT and BENCH_CPU_BASELINE together would compare different output directories');
 }
-const sides: { name: string; root?: string }[] = [{ name: 'this checkout' }, ...(baseline ? [{ name: `baseline ${baseline}`, root: baseline }] : [])];
+const sides: { name: string; root?: string; script?: string }[] = [
+  { name: 'this checkout' },
+  ...(baseline ? [{ name: `baseline ${baseline}`, root: baseline }] : []),
+  ...(process.env.BENCH_CPU_MINIMAL ? [{ name: 'hand-written ceiling (bench/minimal-server.ts)', script: 'bench/minimal-server.ts' }] : []),
+];
 const samples = new Map<string, Sample[]>(sides.map((s) => [s.name, []]));
 for (let r = 0; r < RUNS; r++) {
   for (const side of sides) {
-    const s = await once(side.root, `R${r}${side.root ? 'B' : 'A'}`);
+    const s = await once(side.root, `R${r}${side.root ? 'B' : side.script ? 'M' : 'A'}`, side.script);
     samples.get(side.name)!.push(s);
     process.stderr.write(`run ${r + 1}/${RUNS} ${side.name}: event loop ${s.mainUs.toFixed(0)} us/msg, all threads ${s.allUs.toFixed(0)} us/msg, ${fmtInt(s.acked)} ACKed/s, ${fmtInt(s.delivered)} delivered/s\n`);
   }
