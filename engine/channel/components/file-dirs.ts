@@ -1,0 +1,94 @@
+import path from 'node:path';
+import { fileIo } from './file-io.js';
+
+/**
+ * fsync of a directory, shared: a rename is durable only once its directory is synced, and
+ * one fsync covers every rename done before it started, so concurrent writers share one
+ * (the same idea as the store's group commit).
+ */
+class DirSync {
+  private running: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+
+  constructor(private readonly dir: string) {}
+
+  get idle(): boolean {
+    return !this.running && !this.next;
+  }
+
+  /** Resolves after an fsync of the directory that started after this call. */
+  sync(): Promise<void> {
+    if (!this.running) return (this.running = fileIo.syncDir(this.dir).finally(() => { this.running = undefined; }));
+    // One is running but may have started before our rename: wait for the one after it.
+    this.next ??= this.running.catch(() => undefined).then(() => {
+      this.next = undefined;
+      return this.sync();
+    });
+    return this.next;
+  }
+}
+
+/**
+ * The directories one file destination writes into: each made once (a template may name
+ * subdirectories; concurrent first writes share its creation, parents' fsyncs included), and
+ * each one's fsync shared by the writes in flight. Bounded: a template with a per-patient or
+ * per-day directory names new directories for as long as the engine runs, so only the most
+ * recent `maxDirs` are remembered as made (a forgotten one costs one mkdir of an existing
+ * directory, no fsync), and a directory's fsync state is kept only while one is in flight.
+ */
+export class Directories {
+  private readonly made = new Map<string, Promise<void>>();
+  private readonly syncs = new Map<string, DirSync>();
+
+  constructor(private readonly maxDirs = 1000) {}
+
+  /** Directories remembered as made, and fsync states held (tests, metrics). */
+  get size(): { made: number; syncing: number } {
+    return { made: this.made.size, syncing: this.syncs.size };
+  }
+
+  /** Resolves after an fsync of `dir` that started after this call. */
+  sync(dir: string): Promise<void> {
+    let dirSync = this.syncs.get(dir);
+    if (!dirSync) this.syncs.set(dir, (dirSync = new DirSync(dir)));
+    const synced = dirSync.sync();
+    const forget = (): void => { if (dirSync.idle && this.syncs.get(dir) === dirSync) this.syncs.delete(dir); };
+    void synced.then(forget, forget);
+    return synced;
+  }
+
+  /**
+   * Makes `dir` (and its parents) if missing, once; the returned promise is the one to hand
+   * to `forget` if the directory turns out to be gone later (ENOENT).
+   */
+  ensure(dir: string): Promise<void> {
+    let making = this.made.get(dir);
+    if (making) {
+      // Most recently used last, so the oldest is the one dropped.
+      this.made.delete(dir);
+      this.made.set(dir, making);
+      return making;
+    }
+    const mine = this.make(dir);
+    this.made.set(dir, (making = mine));
+    // Only this attempt's entry: a newer one (made after an ENOENT) is another's to keep.
+    mine.catch(() => this.forget(dir, mine));
+    if (this.made.size > this.maxDirs) this.made.delete(this.made.keys().next().value!);
+    return making;
+  }
+
+  /** Drops `dir`'s entry if it is still `making` (the directory was removed since it was made). */
+  forget(dir: string, making: Promise<void> | undefined): void {
+    if (this.made.get(dir) === making) this.made.delete(dir);
+  }
+
+  private async make(dir: string): Promise<void> {
+    const created = await fileIo.mkdir(dir);
+    // A new directory's entry is durable only once its parent is synced (each level made).
+    if (created === undefined) return;
+    for (let d = dir; ; d = path.dirname(d)) {
+      await this.sync(path.dirname(d));
+      if (d === created || path.dirname(d) === d) break;
+    }
+  }
+}
