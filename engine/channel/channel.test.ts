@@ -301,5 +301,8 @@ describe('channel: recovery and reprocess', () => {
     await eventually(async () => (await engine.store.get(m!.id))!.reprocessCount === 1 && (await engine.store.get(m!.id))!.status === 'SENT', 5_000, 'reprocessed SENT');
     expect(await engine.store.search({ channel: 'test', controlId: 'X1' })).toHaveLength(1);
     expect((await readdir(dir)).filter((f) => f.endsWith('.hl7'))).toHaveLength(1); // same name: idempotent rewrite
+    // Both runs' contents are kept: what the first run transformed and sent is still there.
+    const runs = (await engine.store.get(m!.id))!.contents.map((c) => `${c.run}:${c.stage}${c.destination ? `:${c.destination}` : ''}`);
+    expect(runs).toEqual(['0:transformed', '0:response:out', '1:transformed', '1:response:out']);
   });
 });

@@ -152,6 +152,22 @@ describe('sluice messages show', () => {
     expect(r.out).not.toContain('\r');
   });
 
+  it('labels the contents of each reprocess run, after the first run\'s', async () => {
+    const store = await openStore({ dataDir });
+    try {
+      await store.markForReprocess(ids.c1, 'fixed mapping');
+      await store.saveContent(ids.c1, 'transformed', 'MSH|^~\\&|ADT|HOSP|ARCHIVE2|', 'x-application/hl7-v2+er7');
+    } finally {
+      await store.close();
+    }
+    const r = await sluice('show', ids.c1);
+    expect(r.out).toContain('reprocessed 1\n');
+    const first = r.out.indexOf('--- transformed x-application/hl7-v2+er7\nMSH|^~\\&|ADT|HOSP|ARCHIVE|');
+    const second = r.out.indexOf('--- run 1: transformed x-application/hl7-v2+er7\nMSH|^~\\&|ADT|HOSP|ARCHIVE2|');
+    expect(first).toBeGreaterThan(0);
+    expect(second).toBeGreaterThan(first);
+  });
+
   it('shows the error of a failed message', async () => {
     const r = await sluice('show', ids.c2);
     expect(r.out).toContain('status      ERROR (transform failed: boom)\n');

@@ -150,7 +150,8 @@ async function show(store: MessageStore, ids: string[], out: NodeJS.WritableStre
     for (const d of m.deliveries) out.write(`delivery    ${d.destination}: ${d.status}, ${d.attempts} attempt(s)${d.error ? ` — ${d.error}` : ''}\n`);
     for (const e of m.events) out.write(`event       ${new Date(e.at).toISOString()} ${e.kind}${e.destination ? ` [${e.destination}]` : ''}${e.detail ? ` ${e.detail}` : ''}\n`);
     out.write(`--- raw\n${Buffer.from(m.raw).toString('utf8').replace(/\r\n?/g, '\n')}\n`);
-    for (const c of m.contents) out.write(`--- ${c.stage}${c.destination ? ` (${c.destination})` : ''} ${c.contentType}\n${Buffer.from(c.content).toString('utf8').replace(/\r\n?/g, '\n')}\n`);
+    // A reprocessed message keeps each run's contents; the first run's carry no label.
+    for (const c of m.contents) out.write(`--- ${c.run > 0 ? `run ${c.run}: ` : ''}${c.stage}${c.destination ? ` (${c.destination})` : ''} ${c.contentType}\n${Buffer.from(c.content).toString('utf8').replace(/\r\n?/g, '\n')}\n`);
     out.write('\n');
   }
   return missing ? 1 : 0;

@@ -135,6 +135,21 @@ export function describeBasics(harness: StoreHarness): void {
       expect((await t.store.pending('adt')).map((p) => p.message.id)).toEqual([id]);
     });
 
+    it('keeps each run\'s contents: a reprocess adds its own beside the first run\'s, saving again replaces only within a run', async () => {
+      const id = await t.store.receive(msg());
+      await t.store.saveContent(id, 'transformed', 'first', 'text/plain');
+      await t.store.saveContent(id, 'sent', 'to A, first', 'text/plain', 'a');
+      await t.store.markForReprocess(id, 'fixed mapping');
+      await t.store.saveContent(id, 'transformed', 'second, draft', 'text/plain');
+      await t.store.saveContent(id, 'transformed', 'second', 'text/plain');
+      await t.store.saveContent(id, 'sent', 'to A, second', 'text/plain', 'a');
+      const contents = (await t.store.get(id))!.contents;
+      expect(contents.map((c) => [c.run, c.stage, c.destination, Buffer.from(c.content).toString()])).toEqual([
+        [0, 'transformed', '', 'first'], [0, 'sent', 'a', 'to A, first'],
+        [1, 'transformed', '', 'second'], [1, 'sent', 'a', 'to A, second'],
+      ]);
+    });
+
     it('lists pending work of a channel oldest first, with deliveries', async () => {
       const ids: string[] = [];
       for (const status of ['RECEIVED', 'SENT', 'TRANSFORMED', 'FILTERED', 'QUEUED', 'ERROR'] as const) {

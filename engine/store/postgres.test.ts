@@ -179,6 +179,47 @@ suite('postgres', () => {
     }
   });
 
+  it('migrates a store made before contents had runs: its contents become run 0, a reprocess then adds run 1', async () => {
+    const schema = `sluice_test_${randomBytes(6).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: URL, options: `-c search_path=${schema}` });
+    await admin.connect();
+    try {
+      const first = new PostgresStore({ url: URL, schema });
+      await first.init();
+      const id = await first.receive({ channel: 'c', receivedAt: 1, sourceKind: 'test', raw: Buffer.from('x') });
+      await first.close();
+      // The schema version 1 table, as earlier versions made it.
+      await admin.query(`DROP TABLE contents;
+        CREATE TABLE contents (
+          message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE, stage TEXT NOT NULL,
+          destination TEXT NOT NULL DEFAULT '', content_type TEXT NOT NULL, content BYTEA NOT NULL,
+          created_at BIGINT NOT NULL, PRIMARY KEY (message_id, stage, destination));
+        UPDATE meta SET value = '1' WHERE key = 'schema_version';`);
+      await admin.query("INSERT INTO contents VALUES ($1, 'transformed', '', 'text/plain', $2, 5)", [id, Buffer.from('old run')]);
+      const store = new PostgresStore({ url: URL, schema });
+      await store.init();
+      try {
+        await store.saveContent(id, 'sent', 'old run sent', 'text/plain', 'd');
+        await store.markForReprocess(id);
+        await store.saveContent(id, 'transformed', 'new run', 'text/plain');
+        const contents = (await store.get(id))!.contents;
+        expect(contents.map((c) => [c.run, c.stage, Buffer.from(c.content).toString()])).toEqual([
+          [0, 'transformed', 'old run'], [0, 'sent', 'old run sent'], [1, 'transformed', 'new run'],
+        ]);
+      } finally {
+        await store.close();
+      }
+      expect((await admin.query("SELECT value FROM meta WHERE key = 'schema_version'")).rows).toEqual([{ value: '2' }]);
+      // Opening again finds nothing to do.
+      const again = new PostgresStore({ url: URL, schema });
+      await again.init();
+      await again.close();
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.end();
+    }
+  });
+
   it('rejects schema names that are not plain identifiers', () => {
     expect(() => new PostgresStore({ url: URL, schema: 'x; DROP TABLE y' })).toThrow(/invalid schema/);
   });

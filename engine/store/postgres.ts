@@ -36,6 +36,7 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** PostgreSQL types of MESSAGE_COLUMNS, in order. */
 const COLUMN_TYPES = ['text', 'text', 'bigint', 'bigint', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text',
   'text', 'text', 'integer', 'bytea'];
+const SCHEMA_VERSION = 2;
 const STATUSES = PENDING_STATUSES.map((s) => `'${s}'`).join(', ');
 
 function statements(schema: string | undefined) {
@@ -64,14 +65,24 @@ function statements(schema: string | undefined) {
       CREATE TABLE IF NOT EXISTS ${contents} (
         message_id TEXT NOT NULL REFERENCES ${messages} (id) ON DELETE CASCADE, stage TEXT NOT NULL,
         destination TEXT NOT NULL DEFAULT '', content_type TEXT NOT NULL, content BYTEA NOT NULL,
-        created_at BIGINT NOT NULL, PRIMARY KEY (message_id, stage, destination));
+        created_at BIGINT NOT NULL, run INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (message_id, stage, destination, run));
       CREATE TABLE IF NOT EXISTS ${events} (
         seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         message_id TEXT NOT NULL REFERENCES ${messages} (id) ON DELETE CASCADE,
         at BIGINT NOT NULL, kind TEXT NOT NULL, destination TEXT, detail TEXT);
       CREATE INDEX IF NOT EXISTS events_message ON ${events} (message_id, seq);`,
     getMarker: `SELECT value FROM ${meta} WHERE key = 'encryption'`,
-    setMarker: `INSERT INTO ${meta} (key, value) VALUES ('encryption', $1), ('schema_version', '1')`,
+    setMarker: `INSERT INTO ${meta} (key, value) VALUES ('encryption', $1), ('schema_version', '${SCHEMA_VERSION}')`,
+    // 2: contents per run (see SqliteStore's migrate). Run in init's transaction, under its lock.
+    migrate: `DO $$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '${contents}'::regclass AND attname = 'run' AND NOT attisdropped) THEN
+        ALTER TABLE ${contents} ADD COLUMN run INTEGER NOT NULL DEFAULT 0;
+        EXECUTE format('ALTER TABLE ${contents} DROP CONSTRAINT %I',
+          (SELECT conname FROM pg_constraint WHERE conrelid = '${contents}'::regclass AND contype = 'p'));
+        ALTER TABLE ${contents} ADD PRIMARY KEY (message_id, stage, destination, run);
+      END IF;
+      UPDATE ${meta} SET value = '${SCHEMA_VERSION}' WHERE key = 'schema_version' AND value::integer < ${SCHEMA_VERSION};
+    END $$`,
     insertMany: `INSERT INTO ${messages} (${MESSAGE_COLUMNS.join(', ')}) SELECT * FROM unnest(${
       COLUMN_TYPES.map((type, i) => `$${i + 1}::${type}[]`).join(', ')})`,
     insertMessage: `INSERT INTO ${messages} (${MESSAGE_COLUMNS.join(', ')}) VALUES (${MESSAGE_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,
@@ -79,8 +90,10 @@ function statements(schema: string | undefined) {
       error = CASE WHEN $3::boolean THEN $4 ELSE error END, ordering_key = COALESCE($5, ordering_key),
       patient_key = COALESCE($6, patient_key), message_type = COALESCE($7, message_type), updated_at = $8 WHERE id = $1`,
     insertEvent: `INSERT INTO ${events} (message_id, at, kind, destination, detail) VALUES ($1, $2, $3, $4, $5)`,
-    saveContent: `INSERT INTO ${contents} AS c (message_id, stage, destination, content_type, content, created_at)
-      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (message_id, stage, destination) DO UPDATE SET
+    // The run is the message's reprocess count (0 when the message is missing: the foreign key then fails).
+    saveContent: `INSERT INTO ${contents} AS c (message_id, stage, destination, content_type, content, created_at, run)
+      VALUES ($1, $2, $3, $4, $5, $6, COALESCE((SELECT reprocess_count FROM ${messages} WHERE id = $1), 0))
+      ON CONFLICT (message_id, stage, destination, run) DO UPDATE SET
       content_type = excluded.content_type, content = excluded.content, created_at = excluded.created_at`,
     setDelivery: `INSERT INTO ${deliveries} AS d (message_id, destination, status, attempts, next_attempt_at, error, updated_at)
       VALUES ($1, $2, $3, COALESCE($4::integer, 0), $6, $8, $9)
@@ -242,6 +255,7 @@ export class PostgresStore implements MessageStore {
       const row = (await client.query<{ value: string }>(this.sql.getMarker)).rows[0];
       checkMarker(row?.value, this.codec);
       if (!row) await client.query(this.sql.setMarker, [this.codec.encryptionMarker]);
+      await client.query(this.sql.migrate);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});

@@ -12,6 +12,8 @@ import type {
  *   messages.raw, messages.error, messages.ordering_key (the patient id by default),
  *   contents.content, deliveries.error, events.detail.
  * Stored as a keyed HMAC (blind index): messages.patient_key.
+ * A content's binding does not name its run (the run is decided inside the INSERT, after
+ * encryption): one message's contents of a stage could be swapped between its runs.
  * Plaintext (needed for indexes, not patient data): ids, channel, status, times, source kind,
  * peer address, control id, sender (MSH-3^MSH-4), message type, destination names, event kinds.
  */
@@ -33,8 +35,8 @@ const list = (values: readonly string[]) => values.map((v) => `'${v}'`).join(', 
 export const SQL_PARTS = {
   messageStatusCheck: `CHECK (status IN (${list(MESSAGE_STATUSES)}))`,
   deliveryStatusCheck: `CHECK (status IN (${list(DELIVERY_STATUSES)}))`,
-  /** Contents in pipeline order, then by destination. */
-  contentOrder: `ORDER BY CASE stage ${STAGES.map((s, i) => `WHEN '${s}' THEN ${i}`).join(' ')} ELSE ${STAGES.length} END, destination`,
+  /** Contents by run, in pipeline order, then by destination. */
+  contentOrder: `ORDER BY run, CASE stage ${STAGES.map((s, i) => `WHEN '${s}' THEN ${i}`).join(' ')} ELSE ${STAGES.length} END, destination`,
 };
 
 export const PENDING_STATUSES: readonly MessageStatus[] = ['RECEIVED', 'TRANSFORMED', 'QUEUED'];
@@ -59,7 +61,7 @@ export interface DeliveryRow {
   error: string | null; updated_at: Num;
 }
 export interface ContentRow {
-  message_id: string; stage: string; destination: string; content_type: string; content: Uint8Array; created_at: Num;
+  message_id: string; run: Num; stage: string; destination: string; content_type: string; content: Uint8Array; created_at: Num;
 }
 export interface EventRow {
   message_id: string; at: Num; kind: string; destination: string | null; detail: string | null;
@@ -188,6 +190,7 @@ export class RowCodec {
 
   storedContent(row: ContentRow): StoredContent {
     return {
+      run: num(row.run),
       stage: row.stage as ContentStage,
       destination: row.destination,
       contentType: row.content_type,

@@ -51,6 +51,46 @@ const harness: StoreHarness = {
 describeStore(harness);
 
 describe('sqlite specifics', () => {
+  it('migrates a store made before contents had runs: its contents become run 0, a reprocess then adds run 1', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-store-'));
+    try {
+      const first = new SqliteStore({ dataDir: dir });
+      await first.init();
+      const id = await first.receive({ channel: 'c', receivedAt: 1, sourceKind: 'test', raw: Buffer.from('x') });
+      await first.close();
+      // The schema version 1 table, as earlier versions made it.
+      const db = new Database(path.join(dir, 'sluice.db'));
+      db.exec(`DROP TABLE contents;
+        CREATE TABLE contents (
+          message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE, stage TEXT NOT NULL,
+          destination TEXT NOT NULL DEFAULT '', content_type TEXT NOT NULL, content BLOB NOT NULL,
+          created_at INTEGER NOT NULL, PRIMARY KEY (message_id, stage, destination));
+        UPDATE meta SET value = '1' WHERE key = 'schema_version';`);
+      db.prepare("INSERT INTO contents VALUES (?, 'transformed', '', 'text/plain', ?, 5)").run(id, Buffer.from('old run'));
+      db.close();
+      const store = new SqliteStore({ dataDir: dir });
+      await store.init();
+      try {
+        await store.saveContent(id, 'sent', 'old run sent', 'text/plain', 'd');
+        await store.markForReprocess(id);
+        await store.saveContent(id, 'transformed', 'new run', 'text/plain');
+        const contents = (await store.get(id))!.contents;
+        expect(contents.map((c) => [c.run, c.stage, Buffer.from(c.content).toString()])).toEqual([
+          [0, 'transformed', 'old run'], [0, 'sent', 'old run sent'], [1, 'transformed', 'new run'],
+        ]);
+        expect(contents[0]!.createdAt).toBe(5);
+      } finally {
+        await store.close();
+      }
+      const check = new Database(path.join(dir, 'sluice.db'));
+      expect(check.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get()).toEqual({ value: '2' });
+      expect((check.prepare('PRAGMA foreign_key_list(contents)').all() as { table: string }[]).map((f) => f.table)).toEqual(['messages']);
+      check.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a checkpoint worker that dies is reported, SQLite checkpoints by itself again, and close() still returns', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-store-'));
     const errors: string[] = [];

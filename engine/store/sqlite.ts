@@ -73,7 +73,7 @@ CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at
 CREATE TABLE IF NOT EXISTS contents (
   message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE, stage TEXT NOT NULL,
   destination TEXT NOT NULL DEFAULT '', content_type TEXT NOT NULL, content BLOB NOT NULL,
-  created_at INTEGER NOT NULL, PRIMARY KEY (message_id, stage, destination));
+  created_at INTEGER NOT NULL, run INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (message_id, stage, destination, run));
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY, message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
   at INTEGER NOT NULL, kind TEXT NOT NULL, destination TEXT, detail TEXT);
@@ -87,8 +87,10 @@ const SQL = {
     patient_key = COALESCE(@patientKey, patient_key), message_type = COALESCE(@messageType, message_type),
     updated_at = @now WHERE id = @id`,
   insertEvent: 'INSERT INTO events (message_id, at, kind, destination, detail) VALUES (?, ?, ?, ?, ?)',
-  saveContent: `INSERT INTO contents (message_id, stage, destination, content_type, content, created_at)
-    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, stage, destination) DO UPDATE SET
+  // The run is the message's reprocess count (0 when the message is missing: the foreign key then fails).
+  saveContent: `INSERT INTO contents (message_id, stage, destination, content_type, content, created_at, run)
+    VALUES (?, ?, ?, ?, ?, ?, COALESCE((SELECT reprocess_count FROM messages WHERE id = ?), 0))
+    ON CONFLICT (message_id, stage, destination, run) DO UPDATE SET
     content_type = excluded.content_type, content = excluded.content, created_at = excluded.created_at`,
   setDelivery: `INSERT INTO deliveries (message_id, destination, status, attempts, next_attempt_at, error, updated_at)
     VALUES (@id, @destination, @status, COALESCE(@attempts, 0), @next, @error, @now)
@@ -114,6 +116,29 @@ const SQL = {
 } as const;
 
 type Statements = { [K in keyof typeof SQL]: Database.Statement };
+
+const SCHEMA_VERSION = 2;
+
+/**
+ * Brings a store made by an earlier version up to date, inside init's transaction.
+ * 2: contents per run (`run`, in the primary key), so reprocessing keeps the first run's.
+ * SQLite cannot change a primary key in place: the table is copied.
+ */
+function migrate(db: Database.Database): void {
+  const columns = db.prepare('PRAGMA table_info(contents)').all() as { name: string }[];
+  if (!columns.some((c) => c.name === 'run')) {
+    db.exec(`
+      CREATE TABLE contents_v2 (
+        message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE, stage TEXT NOT NULL,
+        destination TEXT NOT NULL DEFAULT '', content_type TEXT NOT NULL, content BLOB NOT NULL,
+        created_at INTEGER NOT NULL, run INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (message_id, stage, destination, run));
+      INSERT INTO contents_v2 (message_id, stage, destination, content_type, content, created_at, run)
+        SELECT message_id, stage, destination, content_type, content, created_at, 0 FROM contents;
+      DROP TABLE contents;
+      ALTER TABLE contents_v2 RENAME TO contents;`);
+  }
+  db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?").run(String(SCHEMA_VERSION), SCHEMA_VERSION);
+}
 
 function isSqliteOwnError(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
@@ -206,8 +231,9 @@ export class SqliteStore implements MessageStore {
         const row = db.prepare("SELECT value FROM meta WHERE key = 'encryption'").get() as { value: string } | undefined;
         checkMarker(row?.value, this.codec);
         if (!row) {
-          db.prepare("INSERT INTO meta (key, value) VALUES ('encryption', ?), ('schema_version', '1')").run(this.codec.encryptionMarker);
+          db.prepare(`INSERT INTO meta (key, value) VALUES ('encryption', ?), ('schema_version', '${SCHEMA_VERSION}')`).run(this.codec.encryptionMarker);
         }
+        migrate(db);
       }).immediate();
     } catch (error) {
       db.close();
@@ -303,7 +329,7 @@ export class SqliteStore implements MessageStore {
   saveContent(id: string, stage: ContentStage, content: Uint8Array | string, contentType: string, destination = ''): Promise<void> {
     return this.write((st) => {
       const stored = this.codec.content(id, stage, destination, content);
-      forMessage(id, () => st.saveContent.run(id, stage, destination, contentType, stored, Date.now()));
+      forMessage(id, () => st.saveContent.run(id, stage, destination, contentType, stored, Date.now(), id));
     });
   }
 

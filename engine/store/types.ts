@@ -72,6 +72,11 @@ export interface Delivery {
 }
 
 export interface StoredContent {
+  /**
+   * The run that produced it: 0 for the first, n for the n-th reprocess. Each run keeps its
+   * own contents, so a reprocessed message still shows what its first run sent.
+   */
+  readonly run: number;
   readonly stage: ContentStage;
   /** '' for channel-level stages (raw, transformed). */
   readonly destination: string;
@@ -146,6 +151,7 @@ export interface MessageStore {
   findDuplicate(channel: string, sender: string, controlId: string, since: number): Promise<string | undefined>;
 
   updateMessage(id: string, patch: MessagePatch, event?: Omit<MessageEvent, 'at'>): Promise<void>;
+  /** Saves (or replaces) one stage's content for the message's current run (its reprocessCount). */
   saveContent(id: string, stage: ContentStage, content: Uint8Array | string, contentType: string, destination?: string): Promise<void>;
   /** Creates or updates one destination's delivery row. */
   setDelivery(id: string, destination: string, update: DeliveryUpdate, event?: Omit<MessageEvent, 'at'>): Promise<void>;
@@ -156,8 +162,8 @@ export interface MessageStore {
   pending(channel: string): Promise<PendingWork[]>;
 
   /**
-   * Marks a message for reprocessing: keeps its id and history, clears its deliveries,
-   * sets RECEIVED, bumps reprocessCount and records an event.
+   * Marks a message for reprocessing: keeps its id, history and earlier runs' contents, clears
+   * its deliveries, sets RECEIVED, bumps reprocessCount (the new run) and records an event.
    */
   markForReprocess(id: string, reason?: string): Promise<void>;
 
