@@ -174,6 +174,13 @@ export function describeBasics(harness: StoreHarness): void {
       await again.init();
       expect(await again.get(id)).toMatchObject({ id, deliveries: [{ destination: 'd' }] });
     });
+
+    it('records its schema version, and refuses a store from a newer version instead of writing into it', async () => {
+      expect(await t.loc.rows("SELECT value FROM meta WHERE key = 'schema_version'")).toEqual([{ value: '2' }]);
+      await t.store.close();
+      await t.loc.rows("UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+      await expect(t.loc.open()).rejects.toThrow(/schema version 3.*this Sluice knows up to 2/);
+    });
   });
 }
 

@@ -3,7 +3,7 @@ import { ulid } from '../ids.js';
 import { GroupCommit, StoreClosedError, WorkFailed, type TransactionRunner, type Work } from './batcher.js';
 import { StoreCipher } from './crypto.js';
 import {
-  MESSAGE_COLUMNS, MessageNotFoundError, PENDING_STATUSES, RowCodec, SUMMARY_COLUMNS, byMessage, checkMarker, isOwnError,
+  MESSAGE_COLUMNS, MessageNotFoundError, PENDING_STATUSES, RowCodec, SCHEMA_VERSION, SUMMARY_COLUMNS, byMessage, checkMarker, checkSchemaVersion, isOwnError,
   SQL_PARTS, searchQuery, type ContentRow, type DeliveryRow, type EventRow, type MessageRow,
 } from './rows.js';
 import type {
@@ -36,7 +36,6 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** PostgreSQL types of MESSAGE_COLUMNS, in order. */
 const COLUMN_TYPES = ['text', 'text', 'bigint', 'bigint', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text',
   'text', 'text', 'integer', 'bytea'];
-const SCHEMA_VERSION = 2;
 const STATUSES = PENDING_STATUSES.map((s) => `'${s}'`).join(', ');
 
 function statements(schema: string | undefined) {
@@ -72,6 +71,7 @@ function statements(schema: string | undefined) {
         at BIGINT NOT NULL, kind TEXT NOT NULL, destination TEXT, detail TEXT);
       CREATE INDEX IF NOT EXISTS events_message ON ${events} (message_id, seq);`,
     getMarker: `SELECT value FROM ${meta} WHERE key = 'encryption'`,
+    getVersion: `SELECT value FROM ${meta} WHERE key = 'schema_version'`,
     setMarker: `INSERT INTO ${meta} (key, value) VALUES ('encryption', $1), ('schema_version', '${SCHEMA_VERSION}')`,
     // 2: contents per run (see SqliteStore's migrate). Run in init's transaction, under its lock.
     migrate: `DO $$ BEGIN
@@ -255,6 +255,7 @@ export class PostgresStore implements MessageStore {
       const row = (await client.query<{ value: string }>(this.sql.getMarker)).rows[0];
       checkMarker(row?.value, this.codec);
       if (!row) await client.query(this.sql.setMarker, [this.codec.encryptionMarker]);
+      checkSchemaVersion((await client.query<{ value: string }>(this.sql.getVersion)).rows[0]?.value);
       await client.query(this.sql.migrate);
       await client.query('COMMIT');
     } catch (error) {

@@ -220,6 +220,22 @@ export function byMessage(rows: readonly Delivery[]): Map<string, Delivery[]> {
   return map;
 }
 
+/** The store schema this code reads and writes (see README.md, "Schema versions"). */
+export const SCHEMA_VERSION = 2;
+
+/**
+ * Throws for a store made by a newer Sluice: this code would write rows that version does
+ * not expect (and read ones it does not know), so it must not open it.
+ */
+export function checkSchemaVersion(stored: string | undefined): void {
+  if (stored === undefined) return;
+  const version = Number(stored);
+  if (!Number.isInteger(version) || version < 1) throw new Error(`the message store's schema version ${JSON.stringify(stored)} is not one this Sluice knows`);
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`the message store has schema version ${version}, written by a newer Sluice; this Sluice knows up to ${SCHEMA_VERSION}: run the newer version`);
+  }
+}
+
 export function checkMarker(stored: string | undefined, codec: RowCodec): void {
   if (stored === undefined) return;
   if (stored === codec.encryptionMarker) return;

@@ -6,7 +6,7 @@ import { Checkpointer } from './checkpointer.js';
 import { GroupCommit, StoreClosedError, WorkFailed, type TransactionRunner, type Work } from './batcher.js';
 import { StoreCipher } from './crypto.js';
 import {
-  MESSAGE_COLUMNS, MessageNotFoundError, PENDING_STATUSES, RowCodec, SUMMARY_COLUMNS, byMessage, checkMarker, isOwnError,
+  MESSAGE_COLUMNS, MessageNotFoundError, PENDING_STATUSES, RowCodec, SCHEMA_VERSION, SUMMARY_COLUMNS, byMessage, checkMarker, checkSchemaVersion, isOwnError,
   SQL_PARTS, searchQuery, type ContentRow, type DeliveryRow, type EventRow, type MessageRow,
 } from './rows.js';
 import type {
@@ -117,14 +117,14 @@ const SQL = {
 
 type Statements = { [K in keyof typeof SQL]: Database.Statement };
 
-const SCHEMA_VERSION = 2;
-
 /**
  * Brings a store made by an earlier version up to date, inside init's transaction.
  * 2: contents per run (`run`, in the primary key), so reprocessing keeps the first run's.
  * SQLite cannot change a primary key in place: the table is copied.
  */
 function migrate(db: Database.Database): void {
+  const version = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
+  checkSchemaVersion(version?.value);
   const columns = db.prepare('PRAGMA table_info(contents)').all() as { name: string }[];
   if (!columns.some((c) => c.name === 'run')) {
     db.exec(`

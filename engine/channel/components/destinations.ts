@@ -79,7 +79,7 @@ registerComponent({
   example: "file: { dir: ./out, name: '{date}-{controlId}.hl7' }",
   create: (o): Destination => {
     const root = path.resolve(o.dir);
-    const dirs = new Directories();
+    const dirs = new Directories(root);
     return {
       async send(env) {
         const name = fillTemplate(o.name, env, true);
@@ -99,6 +99,9 @@ registerComponent({
           // directory's fsync is shared by the writes in flight: one per file, in the same
           // job, cut the engine's ACK rate at FULL by a fifth (more flushes beside the WAL's).
           await fileIo.write(tmp, target, contentText(env.content));
+          // Again: if another write found the directory gone and made it anew meanwhile, the
+          // rename went into the new one, whose own entry must be durable first.
+          await dirs.ensure(dir);
           await dirs.sync(dir);
         };
         try {

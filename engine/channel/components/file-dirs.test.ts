@@ -20,7 +20,7 @@ async function tempDir(): Promise<string> {
 describe('Directories (a file destination\'s directories)', () => {
   it('remembers only the most recent maxDirs as made, and holds no fsync state once the fsyncs are done', async () => {
     const root = await tempDir();
-    const dirs = new Directories(10);
+    const dirs = new Directories(root, 10);
     // A per-patient directory template: a new directory for every message.
     for (let i = 0; i < 40; i++) {
       const dir = path.join(root, `patient-${i}`);
@@ -33,7 +33,7 @@ describe('Directories (a file destination\'s directories)', () => {
 
   it('a forgotten directory that still exists costs a mkdir, no parent fsync; one used again stays remembered', async () => {
     const root = await tempDir();
-    const dirs = new Directories(2);
+    const dirs = new Directories(root, 3); // root itself is one of the three
     const syncDir = vi.spyOn(fileIo, 'syncDir');
     const a = path.join(root, 'a');
     await dirs.ensure(a);
@@ -52,10 +52,65 @@ describe('Directories (a file destination\'s directories)', () => {
 
   it('concurrent fsyncs of one directory share: one running, one after it for everyone who came meanwhile', async () => {
     const root = await tempDir();
-    const dirs = new Directories();
+    const dirs = new Directories(root);
     const syncDir = vi.spyOn(fileIo, 'syncDir');
     await Promise.all(Array.from({ length: 8 }, () => dirs.sync(root)));
     expect(syncDir).toHaveBeenCalledTimes(2);
     expect(dirs.size.syncing).toBe(0);
+  });
+
+  /** fileIo.syncDir slowed down for `slow`, recording when each fsync ends. */
+  function slowSync(slow: string, ms: number, log: string[]): void {
+    const real = fileIo.syncDir.bind(fileIo);
+    vi.spyOn(fileIo, 'syncDir').mockImplementation(async (dir: string) => {
+      if (dir === slow) await new Promise((r) => setTimeout(r, ms));
+      await real(dir);
+      log.push(`synced ${path.basename(dir)}`);
+    });
+  }
+
+  it('a sibling made a moment later waits for the shared parent\'s own entry to be durable', async () => {
+    const root = await tempDir();
+    const dirs = new Directories(root);
+    const log: string[] = [];
+    slowSync(root, 100, log); // the fsync that makes "p" durable in root
+    const x = dirs.ensure(path.join(root, 'p', 'x')).then(() => log.push('x ready'));
+    await new Promise((r) => setTimeout(r, 20)); // p exists now; its entry in root is not durable yet
+    const y = dirs.ensure(path.join(root, 'p', 'y')).then(() => log.push('y ready'));
+    await Promise.all([x, y]);
+    expect(log.indexOf(`synced ${path.basename(root)}`)).toBeLessThan(log.indexOf('y ready'));
+    expect(log.indexOf(`synced ${path.basename(root)}`)).toBeLessThan(log.indexOf('x ready'));
+  });
+
+  it('never drops a directory still being made, even past maxDirs; drops it once made', async () => {
+    const root = await tempDir();
+    const dirs = new Directories(root, 1);
+    const log: string[] = [];
+    slowSync(root, 100, log);
+    const a = dirs.ensure(path.join(root, 'a')); // made, its parent fsync slow
+    await new Promise((r) => setTimeout(r, 20));
+    const b = dirs.ensure(path.join(root, 'b')); // past maxDirs while a is still being made
+    await new Promise((r) => setTimeout(r, 20));
+    expect(dirs.ensure(path.join(root, 'a'))).toBe(a); // the same attempt, not a second mkdir
+    await Promise.all([a, b]);
+    expect(dirs.size.made).toBe(1);
+  });
+
+  it('after forget (ENOENT), ensure answers the new attempt, so a write into the new directory waits for it', async () => {
+    const root = await tempDir();
+    const dirs = new Directories(root);
+    const dir = path.join(root, 'd');
+    const old = dirs.ensure(dir);
+    await old;
+    await rm(dir, { recursive: true });
+    dirs.forget(dir, old);
+    const log: string[] = [];
+    slowSync(root, 100, log);
+    const renewed = dirs.ensure(dir);
+    expect(renewed).not.toBe(old);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(dirs.ensure(dir)).toBe(renewed); // what a second writer awaits after its rename
+    await renewed;
+    expect(log).toContain(`synced ${path.basename(root)}`);
   });
 });
