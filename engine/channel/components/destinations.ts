@@ -64,6 +64,12 @@ registerComponent({
   },
 });
 
+/**
+ * One for the process, from the filesystem's root down: two file destinations writing under
+ * the same new directory share its creation and its parent's fsync, as two writes of one do.
+ */
+const dirs = new Directories(path.parse(process.cwd()).root);
+
 /** A placeholder that would always fill with nothing is a config error, not an empty file name part. */
 function checkTemplate(template: string, ctx: z.RefinementCtx): void {
   for (const message of templateProblems(template)) ctx.addIssue({ code: 'custom', message });
@@ -79,7 +85,6 @@ registerComponent({
   example: "file: { dir: ./out, name: '{date}-{controlId}.hl7' }",
   create: (o): Destination => {
     const root = path.resolve(o.dir);
-    const dirs = new Directories(root);
     return {
       async send(env) {
         const name = fillTemplate(o.name, env, true);
