@@ -128,6 +128,8 @@ export interface AdminConfig {
   readonly listen: string;
   readonly tls?: { readonly cert: string; readonly key: string; readonly ca?: string };
   readonly tokens: readonly { readonly name: string; readonly role: AdminRole; readonly token: string }[];
+  /** Failed authentications from one address, within `window` ms, before it is refused for a while (default 10 in 60 s). */
+  readonly lockout?: { readonly failures: number; readonly window: number };
 }
 
 const HL7_PATH_HINT = 'expected an HL7 path like PID-3.1 or PID-3[1].1';
@@ -217,6 +219,13 @@ function adminSchema() {
         .min(1)
         .refine((ts) => new Set(ts.map((t) => t.name)).size === ts.length, { error: 'token names must be unique' })
         .meta({ description: 'Who may call the API: a name, a role and a bearer token each (send `Authorization: Bearer <token>`; the CLI reads it from SLUICE_ADMIN_TOKEN).' }),
+      lockout: z
+        .strictObject({
+          failures: z.number().int().min(1).default(10).meta({ description: 'Failed authentications (no or a wrong token) from one address within the window (default 10).' }),
+          window: durationSchema().default(60_000).meta({ description: 'The window (default 1m).' }),
+        })
+        .default({ failures: 10, window: 60_000 })
+        .meta({ description: 'After this many failed authentications from one address within the window, its requests get 429 (with Retry-After), unchecked and audited, until the oldest failure leaves the window.' }),
     })
     .superRefine((a, ctx) => {
       const { host } = splitListen(a.listen);

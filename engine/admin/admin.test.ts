@@ -279,3 +279,28 @@ describe('admin API over TLS', () => {
     await expect(request(`http://127.0.0.1:${port}/api/channels`)).rejects.toThrow();
   });
 });
+
+describe('admin API lockout', () => {
+  it('after too many failed authentications from one address, refuses it (429, Retry-After) unchecked and audited, until the window passes', async () => {
+    const engine = await Engine.open(await tempEngineConfig(), silentLogger);
+    cleanups.push(() => engine.stop());
+    const server = new AdminServer({
+      engine, logger: silentLogger, reload: async () => ({ errors: ['not here'] }),
+      config: { listen: '127.0.0.1:0', tokens: [{ name: 'ops', role: 'operator', token: TOKENS.operator }], lockout: { failures: 3, window: 1500 } },
+    });
+    const port = await server.start();
+    cleanups.push(() => server.stop());
+    const url = `http://127.0.0.1:${port}/api/channels`;
+    expect((await call(url, 'GET', TOKENS.operator)).status).toBe(200); // a success counts for nothing
+    for (const token of ['w'.repeat(40), undefined, 'x'.repeat(40)]) expect((await call(url, 'GET', token)).status).toBe(401);
+    const refused = await call(url, 'GET', TOKENS.operator); // even the right token, now
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(refused.body.error).toMatch(/too many failed authentications/);
+    const audit = (await readFile(server.audit.file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+    expect(audit.at(-1)).toMatchObject({ actor: '-', outcome: 'denied', action: 'channel.list' });
+    expect(audit.at(-1)!.detail).toMatch(/locked out: 3 failed authentications/);
+    await new Promise((r) => setTimeout(r, 1600));
+    expect((await call(url, 'GET', TOKENS.operator)).status).toBe(200);
+  });
+});

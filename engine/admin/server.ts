@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import { MessageNotFoundError } from '../store/index.js';
 import { AuditLog, type AuditEntry } from './audit.js';
 import { allows, TokenAuth, type Caller } from './auth.js';
+import { AuthFailureLimiter } from './limiter.js';
 
 /** What a reload found in the channel files: errors (nothing was changed) or the result. */
 export type ReloadOutcome = { readonly errors: string[] } | { readonly result: ReloadResult };
@@ -43,12 +44,14 @@ interface Route {
 export class AdminServer {
   private readonly server: http.Server;
   private readonly auth: TokenAuth;
+  private readonly limiter: AuthFailureLimiter;
   readonly audit: AuditLog;
   private readonly routes: readonly Route[];
 
   constructor(private readonly options: AdminServerOptions) {
     const { engine, config } = options;
     this.auth = new TokenAuth(config.tokens);
+    this.limiter = new AuthFailureLimiter(config.lockout?.failures ?? 10, config.lockout?.window ?? 60_000);
     this.audit = new AuditLog(options.auditFile ?? path.join(engine.config.dataDir, 'audit.jsonl'));
     const channel = (name: string) => {
       const c = engine.channel(decodeURIComponent(name));
@@ -170,11 +173,20 @@ export class AdminServer {
       return answer(405, { error: `${req.method} is not allowed here` });
     }
     const match = route.pattern.exec(url.pathname)!;
-    const caller = this.auth.authenticate(req.headers.authorization);
+    const from = peer ?? '-';
+    const wait = this.limiter.blockedFor(from);
+    // Past the lockout, the token is not even looked at.
+    const caller = wait > 0 ? undefined : this.auth.authenticate(req.headers.authorization);
     const audit = (outcome: AuditEntry['outcome'], detail?: string) =>
       this.audit.record({ actor: caller?.name ?? '-', role: caller?.role, action: route.action, target, outcome, peer, detail });
     try {
+      if (wait > 0) {
+        await audit('denied', `locked out: ${this.limiter.maxFailures} failed authentications from this address within ${this.limiter.windowMs} ms`);
+        res.setHeader('retry-after', String(Math.max(1, Math.ceil(wait / 1000))));
+        return answer(429, { error: 'too many failed authentications from this address; try again later' });
+      }
       if (!caller) {
+        this.limiter.failed(from);
         await audit('denied', 'no valid token');
         res.setHeader('www-authenticate', 'Bearer realm="sluice-admin"');
         return answer(401, { error: 'a valid bearer token is required' });
