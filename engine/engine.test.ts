@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -60,5 +60,27 @@ describe('engine wiring of the store settings', () => {
     // The delivered file itself is plain: encryption at rest covers the store, not destinations.
     const [file] = (await import('node:fs')).readdirSync(path.join(config.dataDir, 'out'));
     expect(await readFile(path.join(config.dataDir, 'out', file!), 'utf8')).toContain('MRN-SECRET-77');
+  });
+});
+
+describe('engine reload', () => {
+  it('an edit to a script step\'s file alone redeploys the channel, and the new script runs; no edit leaves it running', async () => {
+    const config = await tempEngineConfig();
+    const engine = await Engine.open(config, silentLogger);
+    open.push({ close: () => engine.stop() });
+    const script = path.join(config.dataDir, 'route.js');
+    await writeFile(script, "msg.set('MSH-5', 'FIRST')");
+    const out = path.join(config.dataDir, 'out');
+    const cfg = () => channelConfig({ source: { mllp: { port: 0 } }, steps: [{ script: { file: script } }], destinations: { out: { file: { dir: out, name: '{controlId}.hl7' } } } });
+    expect(await engine.reload([cfg()])).toMatchObject({ deployed: ['test'] });
+    expect(await engine.reload([cfg()])).toMatchObject({ unchanged: ['test'], redeployed: [] });
+    await writeFile(script, "msg.set('MSH-5', 'SECOND')");
+    expect(await engine.reload([cfg()])).toMatchObject({ redeployed: ['test'], unchanged: [] });
+    const channel = engine.channel('test')!;
+    const sender = new MllpSender({ host: '127.0.0.1', port: (channel.def.source as unknown as { port: number }).port });
+    open.push(sender);
+    expect((await sender.send(adt('RL1', 'MRN1'))).code).toBe('AA');
+    await eventually(async () => (await readFile(path.join(out, 'RL1.hl7'), 'utf8').catch(() => '')).includes('|SECOND|'), 5_000, 'the edited script ran');
+    expect(await engine.reload([cfg()])).toMatchObject({ unchanged: ['test'] });
   });
 });

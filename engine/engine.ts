@@ -1,6 +1,7 @@
 import type { ChannelConfig, EngineConfig } from '../config/schema.js';
 import { buildChannel } from './channel/build.js';
 import { Channel } from './channel/channel.js';
+import { channelFingerprint } from './channel/fingerprint.js';
 import type { ChannelLookup } from './channel/components/destinations.js';
 import { ConnectionPool } from './connections.js';
 import type { Logger } from './log.js';
@@ -31,8 +32,8 @@ export interface ReloadResult {
 
 export class Engine implements ChannelLookup {
   private readonly channels = new Map<string, Channel>();
-  /** The config each deployed channel was built from, to tell what a reload changes. */
-  private readonly configs = new Map<string, ChannelConfig>();
+  /** What each deployed channel was built from (config and script files), to tell what a reload changes. */
+  private readonly fingerprints = new Map<string, string>();
   private pruneTimer: NodeJS.Timeout | undefined;
   readonly connections: ConnectionPool;
 
@@ -66,6 +67,8 @@ export class Engine implements ChannelLookup {
   /** Creates a channel's components and registers it (stopped). Replaces nothing: undeploy first. */
   deploy(cfg: ChannelConfig): Channel {
     if (this.channels.has(cfg.name)) throw new Error(`channel "${cfg.name}" is already deployed`);
+    // Before the build reads the script files: an edit during it is then seen by the next reload.
+    const fingerprint = channelFingerprint(cfg);
     const logger = this.logger.child({ channel: cfg.name });
     const def = buildChannel(cfg, {
       channel: cfg.name, dataDir: this.config.dataDir, logger, engine: this,
@@ -74,7 +77,7 @@ export class Engine implements ChannelLookup {
     });
     const channel = new Channel(def, this.store, logger);
     this.channels.set(cfg.name, channel);
-    this.configs.set(cfg.name, cfg);
+    this.fingerprints.set(cfg.name, fingerprint);
     return channel;
   }
 
@@ -83,7 +86,7 @@ export class Engine implements ChannelLookup {
     const c = this.require(name);
     await c.stop();
     this.channels.delete(name);
-    this.configs.delete(name);
+    this.fingerprints.delete(name);
   }
 
   /**
@@ -105,8 +108,8 @@ export class Engine implements ChannelLookup {
       }
     }
     for (const cfg of wanted.values()) {
-      const current = this.configs.get(cfg.name);
-      if (current && JSON.stringify(current) === JSON.stringify(cfg)) {
+      const current = this.fingerprints.get(cfg.name);
+      if (current && current === channelFingerprint(cfg)) {
         result.unchanged.push(cfg.name);
         continue;
       }
