@@ -177,6 +177,17 @@ describe('destinations used directly', () => {
     expect(await d.send(envelope('F3'), sendCtx())).toMatchObject({ ok: false, transient: true });
   });
 
+  it('file: a dir relative to the working directory (as in the example channels) is written into, subdirectories included', async () => {
+    // Below the working directory, so the relative path does not climb through the filesystem root.
+    const root = await mkdtemp(path.join(process.cwd(), '.sluice-test-'));
+    onClose(() => rm(root, { recursive: true, force: true }));
+    const dir = path.relative(process.cwd(), path.join(root, 'data', 'out'));
+    expect(dir.startsWith('.sluice-test-')).toBe(true);
+    const d = destination('file', { dir, name: '{MSH-4}/{id}.hl7' });
+    expect(await d.send(envelope('R1'), sendCtx())).toMatchObject({ ok: true, response: path.join(dir, 'HOSP', 'R1.hl7') });
+    expect(await readFile(path.join(root, 'data', 'out', 'HOSP', 'R1.hl7'), 'utf8')).toBe(adt('R1', 'MRN1'));
+  });
+
   it('file: a value of "." or ".." from the message stays a name inside dir; concurrent first writes into a new directory create it once', async () => {
     const root = await mkdtemp(path.join(os.tmpdir(), 'sluice-file-dest-'));
     onClose(() => rm(root, { recursive: true, force: true }));

@@ -113,4 +113,17 @@ describe('Directories (a file destination\'s directories)', () => {
     await renewed;
     expect(log).toContain(`synced ${path.basename(root)}`);
   });
+
+  it('takes directories relative to the working directory as the absolute ones they name', async () => {
+    // Below the working directory, so the relative path does not climb through the filesystem root.
+    const root = await mkdtemp(path.join(process.cwd(), '.sluice-test-'));
+    cleanups.push(() => rm(root, { recursive: true, force: true }));
+    const dirs = new Directories(path.parse(root).root);
+    const relative = path.relative(process.cwd(), path.join(root, 'a', 'b'));
+    expect(relative.startsWith('.sluice-test-')).toBe(true);
+    await dirs.ensure(relative);
+    await dirs.sync(relative);
+    expect((await stat(path.join(root, 'a', 'b'))).isDirectory()).toBe(true);
+    expect(dirs.ensure(path.join(root, 'a', 'b'))).toBe(dirs.ensure(relative)); // one entry
+  });
 });

@@ -55,7 +55,8 @@ export class Directories {
   }
 
   /** Resolves after an fsync of `dir` that started after this call. */
-  sync(dir: string): Promise<void> {
+  sync(relative: string): Promise<void> {
+    const dir = path.resolve(relative);
     let dirSync = this.syncs.get(dir);
     if (!dirSync) this.syncs.set(dir, (dirSync = new DirSync(dir)));
     const synced = dirSync.sync();
@@ -69,7 +70,9 @@ export class Directories {
    * the returned promise is the one to hand to `forget` if the directory turns out to be gone
    * later (ENOENT).
    */
-  ensure(dir: string): Promise<void> {
+  ensure(relative: string): Promise<void> {
+    // Absolute, one key per directory: a relative one would never reach root (nor its ancestors).
+    const dir = path.resolve(relative);
     const known = this.made.get(dir);
     if (known) {
       // Most recently used last, so the oldest is the one dropped.
@@ -89,7 +92,8 @@ export class Directories {
   }
 
   /** Drops `dir`'s entry if it is still `making` (the directory was removed since it was made). */
-  forget(dir: string, making: Promise<void> | undefined): void {
+  forget(relative: string, making: Promise<void> | undefined): void {
+    const dir = path.resolve(relative);
     if (this.made.get(dir)?.promise === making) this.made.delete(dir);
   }
 
@@ -108,7 +112,7 @@ export class Directories {
   private async make(dir: string): Promise<void> {
     const parent = path.dirname(dir);
     const below = path.relative(this.root, dir);
-    const underRoot = below !== '' && !below.startsWith('..') && !path.isAbsolute(below);
+    const underRoot = parent !== dir && below !== '' && !below.startsWith('..') && !path.isAbsolute(below);
     if (underRoot) await this.ensure(parent);
     const created = await fileIo.mkdir(dir);
     // A new directory's entry is durable only once its parent is synced (each level made;
