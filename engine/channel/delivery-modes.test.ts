@@ -317,6 +317,31 @@ describe('queue mode: always', () => {
 // 3. respondFrom: processed
 // ---------------------------------------------------------------------------------------
 
+describe('respondFrom: delivered, behind a message that waits to retry', () => {
+  it('a message of the same patient is answered "queued" at once and waits its turn; other patients go through', async () => {
+    let down = true;
+    const r = new Recorder((env) => (down && env.source.controlId === 'D1' ? transient('AE: busy') : sent()));
+    const h = await harness({ respondFrom: 'delivered', destinations: { out: dest({ mode: 'on-failure', maxAttempts: 100, backoff: { initial: 20, max: 40, factor: 2 } }) } }, { out: r });
+    const d1 = await h.intake(adt('D1', 'MRN1'));
+    expect(d1).toMatchObject({ ackCode: 'AA', text: 'queued for retry' });
+    expect((await h.intake(adt('D2', 'MRN2'))).ackCode).toBe('AA');
+    const d3 = await h.intake(adt('D3', 'MRN1'));
+    expect(d3).toMatchObject({ ackCode: 'AA', text: 'queued for retry' });
+    // Answered while D1 still retries: D3 did not wait for it, and was not sent ahead of it.
+    expect((await h.detail(d1.messageId!)).status).toBe('QUEUED');
+    expect(r.calls.some((c) => c.controlId === 'D3')).toBe(false);
+    const q3 = await h.detail(d3.messageId!);
+    expect(q3.deliveries).toMatchObject([{ destination: 'out', status: 'QUEUED', attempts: 0 }]);
+    expect(q3.events.find((e) => e.kind === 'queued')?.detail).toMatch(/behind a message of the same ordering key/);
+    expect((await h.intake(adt('D4', 'MRN3'))).ackCode).toBe('AA');
+    down = false;
+    await h.until(d1.messageId!, 'SENT');
+    await h.until(d3.messageId!, 'SENT');
+    expect(byKey(r.delivered, 'D').filter((c) => c === 'D1' || c === 'D3')).toEqual(['D1', 'D3']);
+    expect(r.keyOverlap).toBe(false);
+  });
+});
+
 describe('respondFrom: processed', () => {
   it('answers only after the steps have run, and without waiting for delivery', async () => {
     const stepGate = gate();

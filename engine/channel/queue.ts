@@ -28,6 +28,8 @@ export class DestinationQueue {
   private readonly slots: Semaphore;
   private readonly inFlight = new Set<Promise<DeliveryStatus>>();
   private readonly wakers = new Set<() => void>();
+  /** Ordering keys whose lane is held by a delivery waiting to retry, with how many such. */
+  private readonly retrying = new Map<string, number>();
   private abort = new AbortController();
   private stopping = false;
 
@@ -50,7 +52,21 @@ export class DestinationQueue {
   enqueue(env: Envelope, prior?: PriorAttempts): DeliveryTicket {
     let resolveFirst!: (s: DeliveryStatus) => void;
     const first = new Promise<DeliveryStatus>((r) => { resolveFirst = r; });
-    const done = this.lanes.run(env.key ?? '', () => this.deliver(env, prior, resolveFirst));
+    const key = env.key ?? '';
+    // QUEUED now, not when the lane gets to it: with mode `always`, and behind a delivery of
+    // the same key that waits to retry. Otherwise a sender waiting for its answer (respondFrom:
+    // delivered) would wait out another message's whole retry schedule, and with MLLP, every
+    // patient behind it on that connection too.
+    const fresh = !prior?.attempts && prior?.nextAttemptAt === undefined;
+    const behind = (this.retrying.get(key) ?? 0) > 0;
+    let queued: Promise<void> | undefined;
+    if ((this.policy.mode === 'always' && fresh) || behind) {
+      queued = this.store.setDelivery(env.id, this.name, { status: 'QUEUED', attempts: prior?.attempts ?? 0 }, {
+        kind: 'queued', destination: this.name, detail: behind ? 'behind a message of the same ordering key that is waiting to retry' : undefined,
+      }).then(() => resolveFirst('QUEUED'));
+      queued.catch(() => undefined); // awaited (and reported) by deliver()
+    }
+    const done = this.lanes.run(key, () => this.deliver(env, prior, resolveFirst, queued));
     const tracked = done.catch((err: unknown) => {
       // A store failure mid-delivery: the row keeps its last durable state and recovery resumes it.
       this.logger.error({ destination: this.name, messageId: env.id, err: (err as Error).message }, 'delivery bookkeeping failed');
@@ -85,16 +101,36 @@ export class DestinationQueue {
     this.abort = new AbortController();
   }
 
-  private async deliver(env: Envelope, prior: PriorAttempts | undefined, first: (s: DeliveryStatus) => void): Promise<DeliveryStatus> {
-    const { store, name } = this;
-    let attempts = prior?.attempts ?? 0;
-    if (prior?.nextAttemptAt !== undefined && prior.nextAttemptAt > Date.now()) {
-      first('QUEUED');
-      await this.sleep(prior.nextAttemptAt - Date.now());
-    } else if (this.policy.mode === 'always' && attempts === 0) {
-      await store.setDelivery(env.id, name, { status: 'QUEUED', attempts: 0 }, { kind: 'queued', destination: name });
-      first('QUEUED');
+  /** `queued`: the QUEUED row enqueue() wrote (it must land before any later status). */
+  private async deliver(env: Envelope, prior: PriorAttempts | undefined, first: (s: DeliveryStatus) => void, queued?: Promise<void>): Promise<DeliveryStatus> {
+    const key = env.key ?? '';
+    let holding = false;
+    const hold = (): void => {
+      if (holding) return;
+      holding = true;
+      this.retrying.set(key, (this.retrying.get(key) ?? 0) + 1);
+    };
+    try {
+      await queued;
+      if (prior?.nextAttemptAt !== undefined && prior.nextAttemptAt > Date.now()) {
+        first('QUEUED');
+        hold();
+        await this.sleep(prior.nextAttemptAt - Date.now());
+      }
+      return await this.attempt(env, prior?.attempts ?? 0, first, hold);
+    } finally {
+      if (holding) {
+        const n = (this.retrying.get(key) ?? 1) - 1;
+        if (n > 0) this.retrying.set(key, n);
+        else this.retrying.delete(key);
+      }
     }
+  }
+
+  /** Attempts until SENT, a final failure, or the queue stops; `hold` marks the lane as waiting to retry. */
+  private async attempt(env: Envelope, initialAttempts: number, first: (s: DeliveryStatus) => void, hold: () => void): Promise<DeliveryStatus> {
+    const { store, name } = this;
+    let attempts = initialAttempts;
     for (;;) {
       if (this.stopping) { first('QUEUED'); return 'QUEUED'; }
       const release = await this.slots.acquire();
@@ -130,6 +166,7 @@ export class DestinationQueue {
       const delay = retryDelayMs(this.policy, attempts, result.retryAfterMs);
       await Promise.all([savingResponse, store.setDelivery(env.id, name, { status: 'QUEUED', attempts, nextAttemptAt: Date.now() + delay, error: result.error }, { kind: 'retry', destination: name, detail: `attempt ${attempts} failed: ${result.error}; next in ${delay} ms` })]);
       first('QUEUED');
+      hold();
       await this.sleep(delay);
     }
   }
