@@ -21,12 +21,23 @@ import { sent, type Destination } from './types.js';
  * SQLite database, so statuses are the ones production would record.
  */
 
+/**
+ * What one destination must have received (its first message, `count` of them):
+ * - `exact` (or `equals`): the whole content, segment by segment;
+ * - `subset`: segments that must each match one of the content's segments of that type,
+ *   on every field given (fields left empty are not checked), e.g. `PID|||12345` checks PID-3;
+ * - `paths`: HL7 paths and values, e.g. `PID-3[1].1: "123"`;
+ * - `contains`: text (or a list) the content must contain; line breaks stand for segment
+ *   ends, except a block's last one.
+ */
 const expectDestination = z.union([
   z.literal('none'),
   z.strictObject({
     count: z.number().int().min(0).optional(),
     paths: z.record(z.string(), z.union([z.string(), z.number()]).transform(String)).optional(),
+    exact: z.string().optional(),
     equals: z.string().optional(),
+    subset: z.string().optional(),
     contains: z.union([z.string(), z.array(z.string())]).optional(),
   }),
 ]);
@@ -126,12 +137,16 @@ function checkDestination(dest: string, got: string[], exp: z.output<typeof expe
   if (got.length !== count) failures.push(`${dest}: expected ${count} message(s), got ${got.length}`);
   const text = got[0];
   if (text === undefined) return failures;
-  if (exp.equals !== undefined) {
-    const want = toHl7(exp.equals);
+  for (const exact of [exp.exact, exp.equals]) {
+    if (exact === undefined) continue;
+    const want = toHl7(exact);
     if (text !== want) failures.push(`${dest}: content differs:\n${segmentDiff(want, text)}`);
   }
+  if (exp.subset !== undefined) failures.push(...subsetFailures(dest, exp.subset, text));
   for (const c of exp.contains === undefined ? [] : Array.isArray(exp.contains) ? exp.contains : [exp.contains]) {
-    if (!text.includes(c)) failures.push(`${dest}: expected the content to contain ${JSON.stringify(c)}`);
+    // A YAML block's line breaks are the segment ends of HL7 text; its last one is only the block's end.
+    const want = c.replace(/(\r\n|\n)$/, '').replace(/\r\n|\n/g, '\r');
+    if (!text.includes(want)) failures.push(`${dest}: expected the content to contain ${JSON.stringify(want)}`);
   }
   if (exp.paths) {
     let msg;
@@ -145,6 +160,26 @@ function checkDestination(dest: string, got: string[], exp: z.output<typeof expe
       const actual = msg.get(p);
       if (actual !== want) failures.push(`${dest} ${p}: expected ${JSON.stringify(want)}, got ${JSON.stringify(actual)}`);
     }
+  }
+  return failures;
+}
+
+/** Each expected segment must match an actual one of its type on every non-empty field. */
+function subsetFailures(dest: string, expected: string, text: string): string[] {
+  const actual = text.split(/\r\n|\r|\n/).filter(Boolean);
+  const failures: string[] = [];
+  for (const line of expected.split(/\r\n|\r|\n/).filter((l) => l.trim() !== '')) {
+    const want = line.split('|');
+    const type = want[0]!;
+    const candidates = actual.filter((a) => a.split('|')[0] === type);
+    const matches = (a: string): boolean => {
+      const got = a.split('|');
+      return want.every((field, i) => i === 0 || field === '' || got[i] === field);
+    };
+    if (candidates.some(matches)) continue;
+    failures.push(candidates.length === 0
+      ? `${dest}: no ${type} segment (expected one like ${JSON.stringify(line)})`
+      : `${dest}: no ${type} segment matches ${JSON.stringify(line)}:\n${candidates.map((c) => `  + ${c}`).join('\n')}`);
   }
   return failures;
 }

@@ -50,6 +50,33 @@ describe('sluice test / lint on the example channels', () => {
     expect(r.out).toContain('0 passed, 1 failed');
   });
 
+  it('exact, subset and contains assertions: a block of segments each, passing and failing readably', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-ct-'));
+    await writeFile(path.join(dir, 'ch.yaml'), [
+      'name: ch', 'source:', '  mllp: { port: 0 }', 'steps:', '  - set: { path: MSH-5, value: X }',
+      'destinations:', '  out:', '    file: { dir: /tmp/never }', '',
+    ].join('\n'));
+    const input = ['    input: |', '      MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5', '      PID|1||9^^^H^MR||DOE^JOHN', '      PV1|1|I|W1'];
+    await writeFile(path.join(dir, 'ch.test.yaml'), [
+      'tests:',
+      '  - name: all hold', ...input, '    expect:', '      destinations:', '        out:',
+      '          exact: |', '            MSH|^~\\&|A|B|X|D|20240101||ADT^A01|1|P|2.5', '            PID|1||9^^^H^MR||DOE^JOHN', '            PV1|1|I|W1',
+      '          subset: |', '            MSH||||X', '            PID|||9^^^H^MR',
+      '          contains: |', '            PID|1||9^^^H^MR||DOE^JOHN', '            PV1|1|I',
+      '  - name: subset misses', ...input, '    expect:', '      destinations:', '        out:',
+      '          subset: |', '            PID|||10^^^H^MR', '            OBX|1',
+      '',
+    ].join('\n'));
+    const r = await run(['test', dir]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('ok    all hold');
+    expect(r.out).toContain('FAIL  subset misses');
+    expect(r.out).toContain('out: no PID segment matches "PID|||10^^^H^MR":\n');
+    expect(r.out).toContain('  + PID|1||9^^^H^MR||DOE^JOHN');
+    expect(r.out).toContain('out: no OBX segment (expected one like "OBX|1")');
+    expect(r.out).toContain('1 passed, 1 failed');
+  });
+
   it('lint reports an unknown destination type with file, line and column', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-lint-'));
     await writeFile(path.join(dir, 'bad.yaml'), 'name: bad\nsource:\n  mllp: { port: 2599 }\ndestinations:\n  out:\n    fiel: { dir: x }\n');
