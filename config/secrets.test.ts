@@ -114,10 +114,11 @@ describe('literal secrets', () => {
   });
 
   it('knows which key names hold secrets', () => {
-    for (const k of ['password', 'clientSecret', 'client_secret', 'apiKey', 'key', 'accessToken', 'token', 'privateKey', 'encryptionKey', 'passphrase']) {
+    for (const k of ['password', 'clientSecret', 'client_secret', 'apiKey', 'key', 'accessToken', 'token', 'privateKey', 'encryptionKey', 'passphrase',
+      'authorization', 'Authorization', 'proxy-authorization', 'x-api-key', 'X-API-Key', 'credentials', 'cookie']) {
       expect(isSecretKey(k), k).toBe(true);
     }
-    for (const k of ['orderingKey', 'tokenUrl', 'keyFile', 'passwordFile', 'connection', 'keys', 'monkey']) {
+    for (const k of ['orderingKey', 'tokenUrl', 'keyFile', 'passwordFile', 'connection', 'keys', 'monkey', 'content-type', 'accept']) {
       expect(isSecretKey(k), k).toBe(false);
     }
   });

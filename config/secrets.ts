@@ -72,13 +72,14 @@ export function substitute(value: unknown, opts: SubstituteOptions): Substituted
   return { value: walk(value, []), problems, secretPaths };
 }
 
-const SECRET_SUFFIX = /(password|passwd|passphrase|secret|token)$/;
-const SECRET_NAMES = new Set(['key', 'apikey', 'privatekey', 'encryptionkey', 'signingkey', 'accesskey', 'secretkey', 'secretaccesskey']);
+const SECRET_SUFFIX = /(password|passwd|passphrase|secret|token|apikey|authorization|credentials?)$/;
+const SECRET_NAMES = new Set(['key', 'privatekey', 'encryptionkey', 'signingkey', 'accesskey', 'secretkey', 'secretaccesskey', 'cookie']);
 
 /**
  * Keys whose values are secrets: password, passphrase, *secret (clientSecret), *token
- * (accessToken), key, apiKey, privateKey, encryptionKey, ... Not `orderingKey`, `tokenUrl`,
- * `keyFile` (paths and HL7 paths are not secrets).
+ * (accessToken), *apiKey (X-Api-Key), *authorization (an HTTP header), credentials, cookie,
+ * key, privateKey, encryptionKey, ... Not `orderingKey`, `tokenUrl`, `keyFile` (paths and
+ * HL7 paths are not secrets).
  */
 export function isSecretKey(name: string): boolean {
   const n = name.toLowerCase().replace(/[-_]/g, '');

@@ -77,6 +77,25 @@ describe('sluice test / lint on the example channels', () => {
     expect(r.out).toContain('1 passed, 1 failed');
   });
 
+  it('lint refuses a credential written into an HTTP header, and takes one from the environment', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-lint-'));
+    const channel = (value: string) => `name: h\nsource:\n  mllp: { port: 2599 }\ndestinations:\n  out:\n    http: { url: "https://example.org/in", headers: { Authorization: ${value}, X-Api-Key: ${value} } }\n`;
+    await writeFile(path.join(dir, 'h.yaml'), channel('"Bearer abcdef123456"'));
+    let r = await run(['lint', path.join(dir, 'h.yaml')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/h\.yaml:6:\d+ destinations\.out\.http\.headers\.Authorization: secrets must come from/);
+    expect(r.err).toMatch(/destinations\.out\.http\.headers\.X-Api-Key: secrets must come from/);
+    process.env.SLUICE_TEST_HEADER_TOKEN = 'Bearer from-env';
+    try {
+      await writeFile(path.join(dir, 'h.yaml'), channel('"${env:SLUICE_TEST_HEADER_TOKEN}"'));
+      r = await run(['lint', path.join(dir, 'h.yaml')]);
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+    } finally {
+      delete process.env.SLUICE_TEST_HEADER_TOKEN;
+    }
+  });
+
   it('lint reports an unknown destination type with file, line and column', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-lint-'));
     await writeFile(path.join(dir, 'bad.yaml'), 'name: bad\nsource:\n  mllp: { port: 2599 }\ndestinations:\n  out:\n    fiel: { dir: x }\n');
