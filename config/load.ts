@@ -52,6 +52,8 @@ interface Prepared {
   readonly raw: unknown;
   readonly isSecret: (path: ConfigPath) => boolean;
   readonly problems: Problem[];
+  /** Paths whose secret is already reported (a reference not resolved, a literal secret). */
+  readonly unresolved?: ReadonlySet<string>;
 }
 
 function prepare(path: string, opts: Required<LoadOptions>): Prepared {
@@ -61,18 +63,21 @@ function prepare(path: string, opts: Required<LoadOptions>): Prepared {
   const problems = findLiteralSecrets(original);
   const sub = substitute(original, { env: opts.env, baseDir: dirname(path) });
   problems.push(...sub.problems);
+  // A value whose ${env:...} or ${file:...} could not be read, or a secret written out, is
+  // reported as such; what the schema then says of it ("must not be empty") is only noise.
+  const unresolved = new Set(problems.map((x) => pathKey(x.path)));
   const isSecret = (p: ConfigPath): boolean => {
     const last = p[p.length - 1];
     return sub.secretPaths.has(pathKey(p)) || (typeof last === 'string' && isSecretKey(last));
   };
-  return { path, yaml, raw: sub.value, isSecret, problems };
+  return { path, yaml, raw: sub.value, isSecret, problems, unresolved };
 }
 
 function validate<T>(p: Prepared, schema: z.ZodType): T | undefined {
   if (p.raw === undefined) return undefined;
   const r = parseWith(schema, p.raw);
   if (r.success) return r.data as T;
-  p.problems.push(...issuesToProblems(r.issues, p.isSecret));
+  p.problems.push(...issuesToProblems(r.issues, p.isSecret).filter((x) => !p.unresolved?.has(pathKey(x.path))));
   return undefined;
 }
 

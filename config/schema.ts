@@ -1,7 +1,17 @@
 import { z } from 'zod';
 import { parsePath } from '../engine/hl7/path.js';
+import { parseKey } from '../engine/store/crypto.js';
 import { componentRef, componentWith, type ComponentRef, type SchemaMode } from './components.js';
 import { durationSchema } from './duration.js';
+
+/** The key's shape, checked at lint as the store checks it at start (the message never shows the key). */
+function checkEncryptionKey(key: string, ctx: z.RefinementCtx): void {
+  try {
+    parseKey(key);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+  }
+}
 
 /*
  * The zod schemas of the engine file and of channel files. The same builders give the
@@ -243,7 +253,7 @@ export function engineSchema(mode: SchemaMode = 'validate') {
       store: z
         .strictObject({
           url: z.string().min(1).optional().meta({ description: 'Message store URL (postgres://... or sqlite path); default: SQLite in dataDir.' }),
-          encryptionKey: z.string().min(1).optional().meta({ description: 'Key for content at rest; must be ${env:...} or ${file:...}.' }),
+          encryptionKey: z.string().min(1).superRefine(checkEncryptionKey).optional().meta({ description: 'Key for content at rest: 32 bytes as base64 (e.g. `openssl rand -base64 32`); must be ${env:...} or ${file:...}.' }),
           retention: durationSchema().optional().meta({ description: 'How long messages are kept, e.g. 30d.' }),
         })
         .prefault({}),

@@ -31,9 +31,10 @@ describe('substitution', () => {
   });
 
   it('substitutes in the engine file too', () => {
-    const r = load({ 'sluice.yaml': yaml('store:', '  encryptionKey: ${env:KEY}', '  url: "postgres://sluice:${env:PG}@db/sluice"'), 'channels/a.yaml': channel('{}') }, { KEY: 'k', PG: 'pw' });
+    const key = Buffer.alloc(32, 5).toString('base64');
+    const r = load({ 'sluice.yaml': yaml('store:', '  encryptionKey: ${env:KEY}', '  url: "postgres://sluice:${env:PG}@db/sluice"'), 'channels/a.yaml': channel('{}') }, { KEY: key, PG: 'pw' });
     expect(r.text).toBe('');
-    expect(r.engine.store).toEqual({ encryptionKey: 'k', url: 'postgres://sluice:pw@db/sluice' });
+    expect(r.engine.store).toEqual({ encryptionKey: key, url: 'postgres://sluice:pw@db/sluice' });
   });
 
   it('keeps $${...} as a literal ${...} and leaves other ${...} alone', () => {
@@ -48,6 +49,22 @@ describe('substitution', () => {
       'channels/a.yaml:4:25 destinations.out.sink.token: environment variable NOPE is not set (referenced as ${env:NOPE})',
       'channels/a.yaml:4:46 destinations.out.sink.path: cannot read secret file "missing.txt" (ENOENT) referenced as ${file:missing.txt}',
     ].join('\n'));
+  });
+
+  it('says only that a reference is missing, not also what the schema thinks of the empty stand-in', () => {
+    const r = load({ 'sluice.yaml': yaml('store:', '  encryptionKey: "${env:NOPE}"'), 'channels/a.yaml': channel('{}') });
+    expect(r.text).toBe('sluice.yaml:2:18 store.encryptionKey: environment variable NOPE is not set (referenced as ${env:NOPE})');
+  });
+
+  it('checks the encryption key as the store will: 32 bytes as base64, the key itself never shown', () => {
+    const short = Buffer.alloc(16, 7).toString('base64');
+    let r = load({ 'sluice.yaml': yaml('store:', '  encryptionKey: "${env:K}"'), 'channels/a.yaml': channel('{}') }, { K: short });
+    expect(r.text).toBe('sluice.yaml:2:3 store.encryptionKey: encryptionKey must be 32 bytes (AES-256), got 16');
+    expect(r.text).not.toContain(short);
+    r = load({ 'sluice.yaml': yaml('store:', '  encryptionKey: "${env:K}"'), 'channels/a.yaml': channel('{}') }, { K: 'not base64 at all!' });
+    expect(r.text).toBe('sluice.yaml:2:3 store.encryptionKey: encryptionKey must be 32 bytes given as base64');
+    r = load({ 'sluice.yaml': yaml('store:', '  encryptionKey: "${env:K}"'), 'channels/a.yaml': channel('{}') }, { K: Buffer.alloc(32, 9).toString('base64') });
+    expect(r.text).toBe('');
   });
 });
 

@@ -67,7 +67,8 @@ export function lintCommand(argv: string[], out: NodeJS.WritableStream, err: Nod
   const result = lintPaths(targets);
   if (result.errors.length) {
     err.write(formatErrors(result.errors) + '\n');
-    err.write(`${result.errors.length} error${result.errors.length === 1 ? '' : 's'} in ${result.files.length} file(s)\n`);
+    const failing = new Set(result.errors.map((e) => e.file)).size;
+    err.write(`${result.errors.length} error${result.errors.length === 1 ? '' : 's'} in ${failing} of ${result.files.length} file(s)\n`);
     return 1;
   }
   out.write(`ok: ${result.files.length} file(s) (${result.files.map((f) => f.file).join(', ')})\n`);
