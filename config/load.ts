@@ -56,10 +56,12 @@ interface Prepared {
   readonly unresolved?: ReadonlySet<string>;
 }
 
-function prepare(path: string, opts: Required<LoadOptions>): Prepared {
+/** `sections`: only these top-level keys are read (the others, and their secrets, are left alone). */
+function prepare(path: string, opts: Required<LoadOptions>, sections?: readonly string[]): Prepared {
   const yaml = readYamlFile(path, displayPath(path, opts.cwd));
   if (yaml.errors.length) return { path, yaml, raw: undefined, isSecret: () => true, problems: [] };
-  const original = yaml.value ?? {};
+  let original = yaml.value ?? {};
+  if (sections && isRecord(original)) original = Object.fromEntries(Object.entries(original).filter(([k]) => sections.includes(k)));
   const problems = findLiteralSecrets(original);
   const sub = substitute(original, { env: opts.env, baseDir: dirname(path) });
   problems.push(...sub.problems);
@@ -123,9 +125,9 @@ interface EngineState {
   readonly connections: readonly string[] | undefined;
 }
 
-function loadEngine(path: string | undefined, opts: Required<LoadOptions>): EngineState {
+function loadEngine(path: string | undefined, opts: Required<LoadOptions>, sections?: readonly string[]): EngineState {
   if (!path) return { prepared: undefined, config: resolveEngine(ENGINE_DEFAULTS(), undefined, opts.cwd), connections: [] };
-  const prepared = prepare(path, opts);
+  const prepared = prepare(path, opts, sections);
   const schema = engineSchema();
   const file = validate<EngineFile>(prepared, schema);
   // An invalid engine file still names its channels, so they are checked too.
@@ -205,9 +207,18 @@ export function loadConfig(engineFile?: string, options?: LoadOptions): LoadResu
  * settings but not the channels (`sluice messages`, `sluice channels`): its errors alone,
  * and no channel file read or script compiled.
  */
-export function loadEngineConfig(engineFile?: string, options?: LoadOptions): { readonly engine: EngineConfig; readonly errors: ConfigError[] } {
+export function loadEngineConfig(
+  engineFile?: string,
+  options?: LoadOptions & {
+    /**
+     * Only these top-level sections (e.g. dataDir and store for reading the store): the rest
+     * is neither validated nor substituted, so their secrets need not be at hand.
+     */
+    readonly sections?: readonly string[];
+  },
+): { readonly engine: EngineConfig; readonly errors: ConfigError[] } {
   const opts = withDefaults(options);
-  const engine = loadEngine(engineFile !== undefined ? resolve(opts.cwd, engineFile) : findEngineFile(opts.cwd), opts);
+  const engine = loadEngine(engineFile !== undefined ? resolve(opts.cwd, engineFile) : findEngineFile(opts.cwd), opts, options?.sections);
   return { engine: engine.config, errors: engine.prepared ? sortErrors(errorsOf(engine.prepared)) : [] };
 }
 

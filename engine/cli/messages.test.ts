@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import { openStore } from '../store/index.js';
 import { main } from './main.js';
 
 const MIN = 60_000;
+const ROOT = path.resolve(import.meta.dirname, '../..');
 let config: string;
 let dataDir: string;
 let ids: Record<'c1' | 'c2' | 'c3', string>;
@@ -133,6 +135,37 @@ describe('sluice messages list', () => {
     expect(r.code).toBe(2);
     expect(r.err).toContain('--status: expected one of RECEIVED, FILTERED, TRANSFORMED, QUEUED, SENT, ERROR');
     expect((await sluice('purge')).code).toBe(2);
+  });
+});
+
+describe('sluice messages: what reading the store needs', () => {
+  it('list and show need only the store settings: an admin block whose token is not at hand does not stop them; reprocess still reads it', async () => {
+    await writeFile(config, 'dataDir: ./data\nadmin:\n  listen: 127.0.0.1:8765\n  tokens:\n    - { name: ops, role: operator, token: "${env:SLUICE_TEST_UNSET_ADMIN_TOKEN}" }\n');
+    delete process.env.SLUICE_TEST_UNSET_ADMIN_TOKEN;
+    const r = await sluice('list');
+    expect(r.code).toBe(0);
+    expect(r.out.trim().split('\n')).toHaveLength(4); // header + 3
+    expect((await sluice('show', ids.c1)).code).toBe(0);
+    const reprocess = await sluice('reprocess', ids.c1);
+    expect(reprocess.code).toBe(1);
+    expect(reprocess.err).toMatch(/SLUICE_TEST_UNSET_ADMIN_TOKEN is not set/);
+  });
+
+  it('show without ids or a filter is refused rather than printing every message', async () => {
+    const r = await sluice('show');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/show needs message ids or a filter/);
+    expect(r.out).toBe('');
+  });
+
+  it('a reader that goes away (| head) ends the command quietly', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'engine/cli/run.ts'), 'messages', 'list', '--config', config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // before the command writes its first line
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(err).not.toMatch(/EPIPE|Error/);
+    expect(code).toBe(0);
   });
 });
 

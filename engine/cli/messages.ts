@@ -29,14 +29,18 @@ export async function messagesCommand(argv: string[], out: NodeJS.WritableStream
   }, USAGE);
   const status = values.status?.toUpperCase() as MessageStatus | undefined;
   if (status && !STATUSES.includes(status)) throw new CliError(`--status: expected one of ${STATUSES.join(', ')}`, 2);
-  const loaded = loadEngineConfig(values.config);
+  // Reading the store needs its settings only, not the secrets of the rest (admin tokens,
+  // connections); reprocess also needs the admin API's address.
+  const sections = action === 'reprocess' ? undefined : ['dataDir', 'store'];
+  const loaded = loadEngineConfig(values.config, { sections });
   if (loaded.errors.length) throw new CliError(formatErrors(loaded.errors));
   const limit = values.limit === undefined ? undefined : intOption(values.limit, 'limit');
   const filter: MessageFilter = {
     channel: values.channel, status, since: since(values.since), controlId: values['control-id'], patientId: values.patient,
   };
-  if (action === 'reprocess' && !positionals.length && !hasFilter(filter)) {
-    throw new CliError('reprocess needs message ids or a filter (--channel, --status, --since, --control-id, --patient)', 2);
+  // show prints message content (PHI): a bare `sluice messages show` must not print a hundred.
+  if (action !== 'list' && !positionals.length && !hasFilter(filter)) {
+    throw new CliError(`${action} needs message ids or a filter (--channel, --status, --since, --control-id, --patient)`, 2);
   }
   const store = await openStore({ url: loaded.engine.store.url, dataDir: loaded.engine.dataDir, encryptionKey: loaded.engine.store.encryptionKey });
   try {
