@@ -113,7 +113,7 @@ describe('mllp destination', () => {
     expect(p.got).toHaveLength(1);
   });
 
-  it('AR: ERROR at once (onAR default error), the NAK kept as the response', async () => {
+  it('AR: ERROR at once (onAR default error), the NAK kept as the response and what was sent beside it', async () => {
     const p = await peer(() => 'AR');
     const { engine, send } = await mllpChannel(p.port);
     await send.send(adt('M4', 'MRN1'));
@@ -122,6 +122,8 @@ describe('mllp destination', () => {
     expect(detail.deliveries[0]!.error).toContain('AR: unknown patient');
     const response = detail.contents.find((c) => c.stage === 'response');
     expect(parseHl7(text(response!.content)).get('MSA-1')).toBe('AR');
+    const sentContent = detail.contents.find((c) => c.stage === 'sent' && c.destination === 'out');
+    expect(text(sentContent!.content)).toBe(p.got[0]);
     await sleep(150);
     expect(p.got).toHaveLength(1);
   });

@@ -154,7 +154,11 @@ export class DestinationQueue {
         first('SENT');
         return 'SENT';
       }
-      const savingResponse = result.response !== undefined ? store.saveContent(env.id, 'response', result.response, 'text/plain', name) : undefined;
+      // What went out and what came back, also when the peer refused it: the analyst's first question.
+      const savingResponse = Promise.all([
+        result.sent !== undefined && store.saveContent(env.id, 'sent', result.sent, 'text/plain', name),
+        result.response !== undefined && store.saveContent(env.id, 'response', result.response, 'text/plain', name),
+      ]);
       const final = !result.transient || this.policy.mode === 'never' || attempts >= this.policy.maxAttempts;
       if (final) {
         const why = result.transient ? `gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${result.error}` : result.error;

@@ -74,7 +74,11 @@ export interface SendContext {
  */
 export type DeliveryResult =
   | { readonly ok: true; readonly response?: string; readonly responseType?: string; readonly sent?: string }
-  | { readonly ok: false; readonly transient: boolean; readonly error: string; readonly retryAfterMs?: number; readonly response?: string };
+  | {
+    readonly ok: false; readonly transient: boolean; readonly error: string; readonly retryAfterMs?: number; readonly response?: string;
+    /** What went out when the peer got it and answered with a failure (stored as the `sent` stage). */
+    readonly sent?: string;
+  };
 
 export interface Destination {
   send(env: Envelope, ctx: SendContext): Promise<DeliveryResult>;
@@ -83,4 +87,4 @@ export interface Destination {
 
 export const sent = (response?: string, sentText?: string): DeliveryResult => ({ ok: true, response, sent: sentText });
 export const transient = (error: string, retryAfterMs?: number): DeliveryResult => ({ ok: false, transient: true, error, retryAfterMs });
-export const permanent = (error: string, response?: string): DeliveryResult => ({ ok: false, transient: false, error, response });
+export const permanent = (error: string, response?: string, sentText?: string): DeliveryResult => ({ ok: false, transient: false, error, response, sent: sentText });

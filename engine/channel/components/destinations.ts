@@ -47,7 +47,7 @@ registerComponent({
           const rejected = ack.code === 'AR' || ack.code === 'CR';
           const retry = rejected ? o.onAR === 'retry' : o.onAE === 'retry';
           const error = `${ack.code}${ack.text ? `: ${ack.text}` : ''}`;
-          return retry ? { ok: false, transient: true, error, response: ackText } : permanent(error, ackText);
+          return retry ? { ok: false, transient: true, error, response: ackText, sent: text } : permanent(error, ackText, text);
         } catch (err) {
           if (err instanceof MllpSendError) return transient(err.message);
           return permanent(`cannot send: ${(err as Error).message}`);
@@ -160,9 +160,9 @@ registerComponent({
       if (res.ok) return sent(text, body);
       const error = `HTTP ${res.status}`;
       if (res.status === 408 || res.status === 425 || res.status === 429 || res.status >= 500) {
-        return { ok: false, transient: true, error, retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), Date.now()), response: text };
+        return { ok: false, transient: true, error, retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), Date.now()), response: text, sent: body };
       }
-      return permanent(error, text);
+      return permanent(error, text, body);
     },
     close: async () => {},
   }),
