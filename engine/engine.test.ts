@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { adt, channelConfig, tempEngineConfig } from '../test/helpers/channel.js';
 import { eventually } from '../test/helpers/http-sink.js';
 import { Engine } from './engine.js';
-import { silentLogger } from './log.js';
+import { createLogger, silentLogger } from './log.js';
 import { MllpSender } from './mllp/index.js';
 import { generateKey } from './store/crypto.js';
 import { openStore } from './store/index.js';
@@ -82,5 +82,21 @@ describe('engine reload', () => {
     expect((await sender.send(adt('RL1', 'MRN1'))).code).toBe('AA');
     await eventually(async () => (await readFile(path.join(out, 'RL1.hl7'), 'utf8').catch(() => '')).includes('|SECOND|'), 5_000, 'the edited script ran');
     expect(await engine.reload([cfg()])).toMatchObject({ unchanged: ['test'] });
+  });
+});
+
+describe('engine logs', () => {
+  it('a channel\'s log lines name it once (its logger is the engine\'s child with the channel bound)', async () => {
+    const lines: string[] = [];
+    const destination = { write: (line: string) => { lines.push(line); return true; } };
+    const engine = await Engine.open(await tempEngineConfig(), createLogger({ destination: destination as unknown as NodeJS.WritableStream }));
+    open.push({ close: () => engine.stop() });
+    const channel = engine.deploy(channelConfig({ name: 'logged', source: { mllp: { port: 0 } }, destinations: { out: { file: { dir: path.join(engine.config.dataDir, 'out') } } } }));
+    await channel.start();
+    await channel.stop();
+    const stopped = lines.find((l) => l.includes('"channel stopped"'));
+    expect(stopped).toBeDefined();
+    expect(stopped!.match(/"channel":/g)).toHaveLength(1);
+    expect(JSON.parse(stopped!)).toMatchObject({ channel: 'logged' });
   });
 });

@@ -140,7 +140,7 @@ export class Channel {
     await Promise.allSettled([...this.processing]);
     await Promise.all([...this.queues.values()].map((q) => q.stop()));
     this.stateValue = 'stopped';
-    this.logger.info({ channel: this.name }, 'channel stopped');
+    this.logger.info('channel stopped'); // the channel's logger names it
   }
 
   /** Takes one message from a source. Never answers AA before the message is durably stored. */
@@ -224,7 +224,7 @@ export class Channel {
    * only matter when the channel is already this far behind.
    */
   private async room(signal?: AbortSignal): Promise<boolean> {
-    if (this.waitingForRoom++ === 0) this.logger.warn({ channel: this.name, backlog: this.backlog() }, 'backlog full: intake waits');
+    if (this.waitingForRoom++ === 0) this.logger.warn({ backlog: this.backlog() }, 'backlog full: intake waits');
     try {
       while (this.backlog() >= this.def.maxBacklog) {
         if (signal?.aborted || this.closing) return false;

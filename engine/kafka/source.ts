@@ -69,7 +69,7 @@ registerComponent({
         } catch (err) {
           // A broker that is down (or a group that cannot be joined yet) must not keep the
           // engine's other channels from starting: keep trying in the background until stop.
-          ctx.logger.warn({ channel: ctx.channel, err: (err as Error).message }, 'kafka source not consuming yet; retrying');
+          ctx.logger.warn({ err: (err as Error).message }, 'kafka source not consuming yet; retrying');
           retrying = (async () => {
             for (let delay = 1000; !signal.aborted; delay = Math.min(delay * 2, 30_000)) {
               await sleep(delay, signal).catch(() => undefined);
@@ -78,10 +78,10 @@ registerComponent({
                 const r = await connect(intake, flow);
                 if (signal.aborted) { await r.stop(); return; }
                 run = r;
-                ctx.logger.info({ channel: ctx.channel }, 'kafka source consuming');
+                ctx.logger.info('kafka source consuming');
                 return;
               } catch (e) {
-                ctx.logger.warn({ channel: ctx.channel, err: (e as Error).message }, 'kafka source still not consuming; retrying');
+                ctx.logger.warn({ err: (e as Error).message }, 'kafka source still not consuming; retrying');
               }
             }
           })();

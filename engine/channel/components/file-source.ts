@@ -80,7 +80,7 @@ registerComponent({
         if (earlier?.fingerprint === fingerprint) {
           await dispose(file, earlier.rejected).catch((err: unknown) => {
             stored.set(name, earlier);
-            ctx.logger.error({ channel: ctx.channel, file: name, err: (err as Error).message }, 'file source: cannot move or delete a stored file');
+            ctx.logger.error({ file: name, err: (err as Error).message }, 'file source: cannot move or delete a stored file');
           });
           continue;
         }
@@ -106,7 +106,7 @@ registerComponent({
           await dispose(file, rejected);
         } catch (err) {
           stored.set(name, { fingerprint, rejected });
-          ctx.logger.error({ channel: ctx.channel, file: name, err: (err as Error).message }, 'file source: cannot move or delete a stored file');
+          ctx.logger.error({ file: name, err: (err as Error).message }, 'file source: cannot move or delete a stored file');
         }
       }
     }
@@ -118,7 +118,7 @@ registerComponent({
         stopped = false;
         const loop = (): void => {
           running = poll(intake)
-            .catch((err: unknown) => ctx.logger.error({ channel: ctx.channel, err: (err as Error).message }, 'file source poll failed'))
+            .catch((err: unknown) => ctx.logger.error({ err: (err as Error).message }, 'file source poll failed'))
             .finally(() => { if (!stopped) timer = setTimeout(loop, o.pollInterval); });
         };
         loop();

@@ -51,7 +51,7 @@ registerComponent({
           res.writeHead(code, { 'content-type': outcome.ack ? 'x-application/hl7-v2+er7' : 'text/plain; charset=utf-8', ...(outcome.messageId ? { 'x-sluice-message-id': outcome.messageId } : {}) });
           res.end(outcome.ack ?? outcome.text ?? '');
         }, (err: unknown) => {
-          ctx.logger.error({ channel: ctx.channel, err: (err as Error).message }, 'http intake failed');
+          ctx.logger.error({ err: (err as Error).message }, 'http intake failed');
           res.writeHead(503).end('not stored');
         });
       });
