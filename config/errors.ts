@@ -26,6 +26,8 @@ export interface Problem {
   readonly path: ConfigPath;
   readonly message: string;
   readonly at?: 'key' | 'value';
+  /** An unknown key: about the key's name, never hidden behind a problem with its value. */
+  readonly unknownKey?: true;
 }
 
 const PLAIN_KEY = /^[A-Za-z0-9_-]+$/;

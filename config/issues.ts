@@ -135,7 +135,7 @@ function issueProblems(issue: Issue, prefix: ConfigPath, isSecret: (p: ConfigPat
         const guess = didYouMean(key, expected);
         const hint = guess ? `did you mean "${guess}"? ` : '';
         const list = expected.length ? `expected one of: ${expected.join(', ')}` : 'no keys are allowed here';
-        return { path: [...path, key], message: `unknown key "${key}" (${hint}${list})` };
+        return { path: [...path, key], message: `unknown key "${key}" (${hint}${list})`, unknownKey: true as const };
       });
     }
     case 'invalid_value':

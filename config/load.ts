@@ -79,7 +79,7 @@ function validate<T>(p: Prepared, schema: z.ZodType): T | undefined {
   if (p.raw === undefined) return undefined;
   const r = parseWith(schema, p.raw);
   if (r.success) return r.data as T;
-  p.problems.push(...issuesToProblems(r.issues, p.isSecret).filter((x) => !p.unresolved?.has(pathKey(x.path))));
+  p.problems.push(...issuesToProblems(r.issues, p.isSecret).filter((x) => x.unknownKey || !p.unresolved?.has(pathKey(x.path))));
   return undefined;
 }
 

@@ -56,6 +56,12 @@ describe('substitution', () => {
     expect(r.text).toBe('sluice.yaml:2:18 store.encryptionKey: environment variable NOPE is not set (referenced as ${env:NOPE})');
   });
 
+  it('still reports an unknown key whose value is a missing reference', () => {
+    const r = load({ 'sluice.yaml': yaml('store:', '  encryptionKy: "${env:NOPE}"'), 'channels/a.yaml': channel('{}') });
+    expect(r.text).toContain('store.encryptionKy: environment variable NOPE is not set');
+    expect(r.text).toMatch(/store\.encryptionKy: unknown key "encryptionKy" \(did you mean "encryptionKey"\?/);
+  });
+
   it('checks the encryption key as the store will: 32 bytes as base64, the key itself never shown', () => {
     const short = Buffer.alloc(16, 7).toString('base64');
     let r = load({ 'sluice.yaml': yaml('store:', '  encryptionKey: "${env:K}"'), 'channels/a.yaml': channel('{}') }, { K: short });

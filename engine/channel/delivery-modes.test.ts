@@ -342,6 +342,35 @@ describe('respondFrom: delivered, behind a message that waits to retry', () => {
   });
 });
 
+describe('respondFrom: delivered, waiting when the one ahead starts to retry', () => {
+  it('a message already waiting behind one whose attempt is still running is answered "queued" once that attempt fails', async () => {
+    const first = gate();
+    let down = true;
+    const r = new Recorder(async (env, ctx) => {
+      if (env.source.controlId !== 'A1') return sent();
+      if (ctx.attempt === 1) await first.promise;
+      return down ? transient('AE: busy') : sent();
+    });
+    const h = await harness({ respondFrom: 'delivered', destinations: { out: dest({ mode: 'on-failure', maxAttempts: 100, backoff: { initial: 20, max: 40, factor: 2 } }) } }, { out: r });
+    const a = h.intake(adt('A1', 'MRN1'));
+    await eventually(() => r.calls.length === 1, 5_000, 'A1 in its first attempt');
+    const b = h.intake(adt('B1', 'MRN1')); // behind A1, which has not failed yet: B1 waits (A1 may well succeed)
+    const bAnswered = settledFlag(b);
+    await sleep(50);
+    expect(bAnswered()).toBe(false);
+    first.open(); // A1 fails and waits to retry: B1 is held back for that whole schedule now
+    const [oa, ob] = await Promise.all([a, b]);
+    expect(oa).toMatchObject({ ackCode: 'AA', text: 'queued for retry' });
+    expect(ob).toMatchObject({ ackCode: 'AA', text: 'queued for retry' });
+    expect(r.calls.some((c) => c.controlId === 'B1')).toBe(false);
+    expect((await h.detail(ob.messageId!)).deliveries).toMatchObject([{ status: 'QUEUED', attempts: 0 }]);
+    down = false;
+    await h.until(oa.messageId!, 'SENT');
+    await h.until(ob.messageId!, 'SENT');
+    expect(r.delivered).toEqual(['A1', 'B1']);
+  });
+});
+
 describe('respondFrom: processed', () => {
   it('answers only after the steps have run, and without waiting for delivery', async () => {
     const stepGate = gate();

@@ -12,6 +12,15 @@ export interface DeliveryTicket {
   readonly done: Promise<DeliveryStatus>;
 }
 
+/** A delivery waiting for its turn in its key's lane. */
+interface Waiting {
+  readonly env: Envelope;
+  readonly prior?: PriorAttempts;
+  readonly first: (s: DeliveryStatus) => void;
+  /** Set once it is written QUEUED while waiting. */
+  queued?: Promise<void>;
+}
+
 /** Where a recovered delivery left off. */
 export interface PriorAttempts {
   readonly attempts: number;
@@ -30,6 +39,8 @@ export class DestinationQueue {
   private readonly wakers = new Set<() => void>();
   /** Ordering keys whose lane is held by a delivery waiting to retry, with how many such. */
   private readonly retrying = new Map<string, number>();
+  /** Deliveries enqueued and not yet started, per key (their lane is busy). */
+  private readonly waiting = new Map<string, Set<Waiting>>();
   private abort = new AbortController();
   private stopping = false;
 
@@ -53,20 +64,22 @@ export class DestinationQueue {
     let resolveFirst!: (s: DeliveryStatus) => void;
     const first = new Promise<DeliveryStatus>((r) => { resolveFirst = r; });
     const key = env.key ?? '';
+    const waiting: Waiting = { env, prior, first: resolveFirst };
     // QUEUED now, not when the lane gets to it: with mode `always`, and behind a delivery of
-    // the same key that waits to retry. Otherwise a sender waiting for its answer (respondFrom:
-    // delivered) would wait out another message's whole retry schedule, and with MLLP, every
-    // patient behind it on that connection too.
+    // the same key that waits to retry (or, see hold(), once the one ahead starts to). Else a
+    // sender waiting for its answer (respondFrom: delivered) would wait out another message's
+    // whole retry schedule, and with MLLP, every patient behind it on that connection too.
     const fresh = !prior?.attempts && prior?.nextAttemptAt === undefined;
-    const behind = (this.retrying.get(key) ?? 0) > 0;
-    let queued: Promise<void> | undefined;
-    if ((this.policy.mode === 'always' && fresh) || behind) {
-      queued = this.store.setDelivery(env.id, this.name, { status: 'QUEUED', attempts: prior?.attempts ?? 0 }, {
-        kind: 'queued', destination: this.name, detail: behind ? 'behind a message of the same ordering key that is waiting to retry' : undefined,
-      }).then(() => resolveFirst('QUEUED'));
-      queued.catch(() => undefined); // awaited (and reported) by deliver()
-    }
-    const done = this.lanes.run(key, () => this.deliver(env, prior, resolveFirst, queued));
+    if ((this.policy.mode === 'always' && fresh) || (this.retrying.get(key) ?? 0) > 0) this.markQueued(waiting, this.policy.mode !== 'always' || !fresh);
+    let lane = this.waiting.get(key);
+    if (!lane) this.waiting.set(key, (lane = new Set()));
+    lane.add(waiting);
+    const done = this.lanes.run(key, () => {
+      // Its turn: from here on its own attempts decide its first outcome.
+      lane.delete(waiting);
+      if (lane.size === 0 && this.waiting.get(key) === lane) this.waiting.delete(key);
+      return this.deliver(env, prior, resolveFirst, waiting.queued);
+    });
     const tracked = done.catch((err: unknown) => {
       // A store failure mid-delivery: the row keeps its last durable state and recovery resumes it.
       this.logger.error({ destination: this.name, messageId: env.id, err: (err as Error).message }, 'delivery bookkeeping failed');
@@ -101,7 +114,15 @@ export class DestinationQueue {
     this.abort = new AbortController();
   }
 
-  /** `queued`: the QUEUED row enqueue() wrote (it must land before any later status). */
+  /** Writes the delivery QUEUED and then answers its first outcome; deliver() awaits the write. */
+  private markQueued(w: Waiting, behind: boolean): void {
+    w.queued = this.store.setDelivery(w.env.id, this.name, { status: 'QUEUED', attempts: w.prior?.attempts ?? 0 }, {
+      kind: 'queued', destination: this.name, detail: behind ? 'behind a message of the same ordering key that is waiting to retry' : undefined,
+    }).then(() => w.first('QUEUED'));
+    w.queued.catch(() => undefined); // awaited (and reported) by deliver()
+  }
+
+  /** `queued`: the QUEUED row written while it waited (it must land before any later status). */
   private async deliver(env: Envelope, prior: PriorAttempts | undefined, first: (s: DeliveryStatus) => void, queued?: Promise<void>): Promise<DeliveryStatus> {
     const key = env.key ?? '';
     let holding = false;
@@ -109,6 +130,8 @@ export class DestinationQueue {
       if (holding) return;
       holding = true;
       this.retrying.set(key, (this.retrying.get(key) ?? 0) + 1);
+      // Those already waiting behind it are now held back for a retry schedule: QUEUED.
+      for (const w of this.waiting.get(key) ?? []) if (!w.queued) this.markQueued(w, true);
     };
     try {
       await queued;

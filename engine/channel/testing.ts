@@ -143,9 +143,11 @@ function checkDestination(dest: string, got: string[], exp: z.output<typeof expe
     if (text !== want) failures.push(`${dest}: content differs:\n${segmentDiff(want, text)}`);
   }
   if (exp.subset !== undefined) failures.push(...subsetFailures(dest, exp.subset, text));
+  const hl7 = /^(MSH|FHS|BHS)/.test(text);
   for (const c of exp.contains === undefined ? [] : Array.isArray(exp.contains) ? exp.contains : [exp.contains]) {
-    // A YAML block's line breaks are the segment ends of HL7 text; its last one is only the block's end.
-    const want = c.replace(/(\r\n|\n)$/, '').replace(/\r\n|\n/g, '\r');
+    // In HL7 text a YAML block's line breaks are segment ends (its last one is only the
+    // block's end); other content (FHIR JSON) is compared as written.
+    const want = hl7 ? c.replace(/(\r\n|\n)$/, '').replace(/\r\n|\n/g, '\r') : c;
     if (!text.includes(want)) failures.push(`${dest}: expected the content to contain ${JSON.stringify(want)}`);
   }
   if (exp.paths) {
@@ -164,22 +166,45 @@ function checkDestination(dest: string, got: string[], exp: z.output<typeof expe
   return failures;
 }
 
-/** Each expected segment must match an actual one of its type on every non-empty field. */
+/**
+ * Each expected segment must match a different actual one of its type on everything it gives:
+ * a field left empty is not checked, and a field's components (and a component's
+ * subcomponents) are checked as far as given (`12345` matches `12345^^^HOSP^MR`).
+ * Separators are the message's own (MSH-1 and MSH-2).
+ */
 function subsetFailures(dest: string, expected: string, text: string): string[] {
   const actual = text.split(/\r\n|\r|\n/).filter(Boolean);
+  const field = text.startsWith('MSH') && text.length > 3 ? text[3]! : '|';
+  const component = text.startsWith('MSH') && text.length > 4 ? text[4]! : '^';
+  const subcomponent = text.startsWith('MSH') && text.length > 7 ? text[7]! : '&';
+  const covers = (want: string, got: string | undefined, seps: readonly string[]): boolean => {
+    if (want === '') return true;
+    if (got === undefined) return false;
+    const [sep, ...rest] = seps;
+    if (sep === undefined) return want === got;
+    const w = want.split(sep);
+    const g = got.split(sep);
+    return w.length <= g.length && w.every((part, i) => covers(part, g[i], rest));
+  };
+  const used = new Set<number>();
   const failures: string[] = [];
   for (const line of expected.split(/\r\n|\r|\n/).filter((l) => l.trim() !== '')) {
-    const want = line.split('|');
+    const want = line.split(field);
     const type = want[0]!;
-    const candidates = actual.filter((a) => a.split('|')[0] === type);
     const matches = (a: string): boolean => {
-      const got = a.split('|');
-      return want.every((field, i) => i === 0 || field === '' || got[i] === field);
+      const got = a.split(field);
+      // MSH-1 and MSH-2 are the separators themselves: compared whole.
+      return want.every((f, i) => i === 0 || f === '' || (type === 'MSH' && i === 1 ? got[i] === f : covers(f, got[i], [component, subcomponent])));
     };
-    if (candidates.some(matches)) continue;
+    const found = actual.findIndex((a, i) => !used.has(i) && a.split(field)[0] === type && matches(a));
+    if (found >= 0) {
+      used.add(found);
+      continue;
+    }
+    const candidates = actual.filter((a) => a.split(field)[0] === type);
     failures.push(candidates.length === 0
       ? `${dest}: no ${type} segment (expected one like ${JSON.stringify(line)})`
-      : `${dest}: no ${type} segment matches ${JSON.stringify(line)}:\n${candidates.map((c) => `  + ${c}`).join('\n')}`);
+      : `${dest}: no ${type} segment matches ${JSON.stringify(line)}${candidates.length > 1 ? ' (each expected segment needs one of its own)' : ''}:\n${candidates.map((c) => `  + ${c}`).join('\n')}`);
   }
   return failures;
 }

@@ -63,8 +63,10 @@ describe('sluice test / lint on the example channels', () => {
       '          exact: |', '            MSH|^~\\&|A|B|X|D|20240101||ADT^A01|1|P|2.5', '            PID|1||9^^^H^MR||DOE^JOHN', '            PV1|1|I|W1',
       '          subset: |', '            MSH||||X', '            PID|||9^^^H^MR',
       '          contains: |', '            PID|1||9^^^H^MR||DOE^JOHN', '            PV1|1|I',
+      '  - name: subset by component', ...input, '    expect:', '      destinations:', '        out:',
+      '          subset: |', '            PID|||9^^^H||DOE', '            PV1|||W1',
       '  - name: subset misses', ...input, '    expect:', '      destinations:', '        out:',
-      '          subset: |', '            PID|||10^^^H^MR', '            OBX|1',
+      '          subset: |', '            PID|||10^^^H^MR', '            OBX|1', '            PV1|1', '            PV1|1',
       '',
     ].join('\n'));
     const r = await run(['test', dir]);
@@ -74,7 +76,9 @@ describe('sluice test / lint on the example channels', () => {
     expect(r.out).toContain('out: no PID segment matches "PID|||10^^^H^MR":\n');
     expect(r.out).toContain('  + PID|1||9^^^H^MR||DOE^JOHN');
     expect(r.out).toContain('out: no OBX segment (expected one like "OBX|1")');
-    expect(r.out).toContain('1 passed, 1 failed');
+    expect(r.out).toContain('ok    subset by component');
+    expect(r.out).toMatch(/out: no PV1 segment matches "PV1\|1":\n +\+ PV1\|1\|I\|W1/); // the second PV1|1 has no segment of its own
+    expect(r.out).toContain('2 passed, 1 failed');
   });
 
   it('lint refuses a credential written into an HTTP header, and takes one from the environment', async () => {

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, mkdir, readdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,8 @@ import { eventually } from '../../test/helpers/http-sink.js';
 import { Capture } from '../../test/helpers/streams.js';
 import { MllpSender } from '../mllp/index.js';
 import { main } from './main.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
 
 describe('sluice run', () => {
   it('starts the engine from its files, takes a message end to end, and stops cleanly', async () => {
@@ -35,6 +38,25 @@ describe('sluice run', () => {
     expect(await running).toBe(0);
     expect(stdout.text).toContain('stopping: draining in-flight messages');
     expect(stderr.text).not.toMatch(/"level":(50|60)/); // no error or fatal log lines
+  });
+
+  it('with its stdout reader gone (| tee that died), keeps running and still stops gracefully on SIGINT', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-run-'));
+    await mkdir(path.join(dir, 'channels'));
+    await writeFile(path.join(dir, 'sluice.yaml'), 'dataDir: ./data\nchannels: [channels]\nlog: { level: info }\n');
+    await writeFile(path.join(dir, 'channels', 'in.yaml'), 'name: in\nsource:\n  mllp: { port: 0 }\ndestinations:\n  out:\n    file: { dir: ./out }\n');
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'engine/cli/run.ts'), 'run', '--config', path.join(dir, 'sluice.yaml')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // before it prints "sluice running"
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await eventually(() => err.includes('"channel started"') || child.exitCode !== null, 30_000, 'engine start');
+    await new Promise((r) => setTimeout(r, 300)); // past its stdout banner
+    expect(child.exitCode).toBeNull(); // still running
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(err).toContain('"channel stopped"');
+    expect(err).not.toContain('EPIPE');
   });
 
   it('refuses to start with config errors and prints them with positions', async () => {

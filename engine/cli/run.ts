@@ -1,10 +1,15 @@
 // Process entry: runs the CLI and sets the exit code. bin/sluice.js loads the compiled copy.
 import { main } from './main.js';
 
-// `sluice messages list | head`: the reader went away; stop quietly instead of a stack trace.
+// The reader of stdout went away. `sluice messages list | head`: stop quietly instead of a
+// stack trace. `sluice run | tee log` after tee died: carry on (the engine must still drain
+// and close its store on SIGINT/SIGTERM), writing nothing more there.
+let readerGone = false;
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (readerGone) return; // later writes to the closed pipe fail too
   if (error.code !== 'EPIPE') throw error;
-  process.exit(process.exitCode ?? 0);
+  readerGone = true;
+  if (process.argv[2] !== 'run') process.exit(process.exitCode ?? 0);
 });
 
 main(process.argv.slice(2)).then(
