@@ -128,6 +128,16 @@ describe('across channels', () => {
     ]);
   });
 
+  it('lint through an engine file checks channel references as run does, even with a single channel', () => {
+    const cwd = tree({
+      'sluice.yaml': yaml('dataDir: ./data'),
+      'channels/b.yaml': yaml('name: b', 'source: { poll: {} }', 'destinations: { next: { channel: { channel: ghost } } }'),
+    });
+    expect(lintPaths(['sluice.yaml'], { cwd, env: {} }).errors.map(formatError)).toEqual([
+      'channels/b.yaml:3:45 destinations.next.channel.channel: unknown channel "ghost" (known: b)',
+    ]);
+  });
+
   it('files with schema errors are still cross-checked', () => {
     const errors = load({
       'channels/a.yaml': listener('a', 2575),

@@ -298,7 +298,9 @@ export function lintPaths(paths: readonly string[], options?: LoadOptions): Lint
     const fallback = findEngineFile(opts.cwd);
     engine = fallback ? loadEngine(fallback, opts) : { prepared: undefined, config: resolveEngine(ENGINE_DEFAULTS(), undefined, opts.cwd), connections: undefined };
   }
-  const checked = checkChannels(channels, engine, opts, channels.length > 1);
+  // Through an engine file the channel set is the one `run` deploys: check `channel` references
+  // as `run` does, even with a single channel. Loose files alone may name channels not given.
+  const checked = checkChannels(channels, engine, opts, engines.length > 0 || channels.length > 1);
   for (const c of channels) files.push({ file: displayPath(c, opts.cwd), kind: 'channel' });
   return { files, errors: sortErrors([...errors, ...checked.errors]) };
 }

@@ -231,8 +231,25 @@ describe('sluice messages reprocess', () => {
     expect(m).toMatchObject({ status: 'RECEIVED', reprocessCount: 1, deliveries: [] });
     expect(m.events.at(-1)).toMatchObject({ kind: 'reprocess', detail: 'reprocess requested from the command line' });
     expect((await stored(ids.c2)).reprocessCount).toBe(0);
-    await sluice('reprocess', ids.c1);
-    expect((await stored(ids.c1)).reprocessCount).toBe(2);
+    // Now RECEIVED, waiting for its channel: in progress, so not marked again.
+    const again = await sluice('reprocess', ids.c1);
+    expect(again.code).toBe(1);
+    expect(again.out).toContain(`${ids.c1}: refused: still in progress (RECEIVED)`);
+    expect((await stored(ids.c1)).reprocessCount).toBe(1);
+  });
+
+  it('refuses an unfinished message (QUEUED: a running engine may be retrying it) and leaves its deliveries alone', async () => {
+    const store = await openStore({ dataDir });
+    try {
+      await store.setDelivery(ids.c1, 'out', { status: 'QUEUED', attempts: 3 });
+      await store.updateMessage(ids.c1, { status: 'QUEUED' });
+    } finally {
+      await store.close();
+    }
+    const r = await sluice('reprocess', ids.c1);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`${ids.c1}: refused: still in progress (QUEUED)`);
+    expect(await stored(ids.c1)).toMatchObject({ status: 'QUEUED', reprocessCount: 0, deliveries: [{ destination: 'out', status: 'QUEUED', attempts: 3 }] });
   });
 
   it('reprocesses what a filter selects, and nothing else', async () => {
@@ -281,9 +298,9 @@ describe('sluice messages reprocess', () => {
 
   // An unknown id is reported and skipped; the others are still marked.
   it('exits 1 for an unknown id and still marks the known ones', async () => {
-    const r = await sluice('reprocess', '01UNKNOWNUNKNOWNUNKNOWN000', ids.c3);
+    const r = await sluice('reprocess', '01UNKNOWNUNKNOWNUNKNOWN000', ids.c1);
     expect(r.code).toBe(1);
     expect(r.out + r.err).toContain('01UNKNOWNUNKNOWNUNKNOWN000');
-    expect((await stored(ids.c3)).reprocessCount).toBe(1);
+    expect((await stored(ids.c1)).reprocessCount).toBe(1);
   });
 });

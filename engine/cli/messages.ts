@@ -1,5 +1,6 @@
 import { loadEngineConfig, formatErrors, parseDuration } from '../../config/index.js';
 import { MessageNotFoundError, openStore } from '../store/index.js';
+import { PENDING_STATUSES } from '../store/rows.js';
 import type { MessageFilter, MessageStatus, MessageStore } from '../store/types.js';
 import type { EngineConfig } from '../../config/schema.js';
 import { adminTarget, callAdmin, errorText, isUnreachable, type AdminTarget } from './admin-client.js';
@@ -104,6 +105,14 @@ async function reprocessOne(store: MessageStore, via: Via, id: string, out: Node
       if (!isUnreachable(error)) throw error;
       via.target = undefined; // no engine runs: mark the rest in the store
     }
+  }
+  // As the engine does: an unfinished message may still be retrying in a running engine's
+  // memory; marking it would clear its deliveries (a SENT one included) and send it again.
+  const current = await store.get(id);
+  if (!current) throw new MessageNotFoundError(id);
+  if (PENDING_STATUSES.includes(current.status)) {
+    out.write(`${id}: refused: still in progress (${current.status}); only finished messages (SENT, ERROR, FILTERED) are reprocessed\n`);
+    return 'refused';
   }
   await store.markForReprocess(id, 'reprocess requested from the command line');
   return 'marked';
