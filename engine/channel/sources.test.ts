@@ -127,6 +127,33 @@ describe('file source', () => {
     }
   });
 
+  it('waits for a file still being written (settle) instead of storing it cut short', async () => {
+    const inbox = await tempDir('sluice-inbox-');
+    const { sink, url } = await httpSink();
+    const engine = await startEngine({ source: { file: { dir: inbox, pollInterval: 20, settle: 400 } }, destinations: { out: { http: { url } } } });
+    const whole = adt('HALF1', 'MRN1');
+    const cut = whole.indexOf('PID|') + 10;
+    await writeFile(path.join(inbox, 'slow.hl7'), whole.slice(0, cut));
+    await sleep(150); // several polls see it, each within settle of its last write
+    await writeFile(path.join(inbox, 'slow.hl7'), whole.slice(cut), { flag: 'a' });
+    await eventually(() => sink.bodies.length === 1, 5_000, 'one delivery');
+    const m = await messageOf(engine.store, 'HALF1');
+    expect(text((await engine.store.get(m.id))!.raw)).toBe(whole);
+    expect(await hl7Files(path.join(inbox, 'processed'))).toEqual(['slow.hl7']);
+  });
+
+  it('an empty file, or a batch envelope holding no message, is stored as ERROR and moved to error/, not dropped in silence', async () => {
+    const inbox = await tempDir('sluice-inbox-');
+    const { url } = await httpSink();
+    await writeFile(path.join(inbox, 'empty.hl7'), '');
+    await writeFile(path.join(inbox, 'envelope.hl7'), 'FHS|^~\\&|LAB\rBHS|^~\\&|LAB\rBTS|0\rFTS|1\r');
+    const engine = await startEngine({ source: { file: { dir: inbox, pollInterval: 20, settle: 0 } }, destinations: { out: { http: { url } } } });
+    await eventually(async () => (await hl7Files(path.join(inbox, 'error'))).length === 2, 5_000, 'both in error/');
+    const stored = await engine.store.search({ status: 'ERROR' });
+    expect(stored.map((m) => m.peer).sort()).toEqual(['empty.hl7', 'envelope.hl7']);
+    expect(stored.every((m) => /not a valid HL7 v2 message/.test(m.error ?? ''))).toBe(true);
+  });
+
   it('takes a file in once even when it cannot be moved away afterwards', async () => {
     const inbox = await tempDir('sluice-inbox-');
     const notADir = path.join(inbox, 'blocker');

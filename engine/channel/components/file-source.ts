@@ -14,6 +14,7 @@ const schema = z.object({
   after: z.enum(['move', 'delete']).default('move').describe('what to do with a file once every message in it is stored'),
   moveTo: z.string().optional().describe('default: <dir>/processed'),
   errorDir: z.string().optional().describe('files with rejected messages go here; default: <dir>/error'),
+  settle: zDuration.default(1_000).describe('a file is read once it has not changed for this long (a writer still writing it is waited for); writers that pause longer should write under another suffix and rename'),
 }).strict();
 
 /** `name` in `dir`, or `stem-1.ext`, `stem-2.ext`, ... when a file of that name is already there. */
@@ -84,15 +85,23 @@ registerComponent({
           });
           continue;
         }
+        // Still being written (changed within `settle`): the next poll looks again. Reading it
+        // now would store a message cut short, and move the rest of the file away unread.
+        if (Date.now() - info.mtimeMs < o.settle) continue;
         const bytes = await readFile(file).catch(() => undefined);
         if (!bytes) continue;
         const { text, encoding } = decodeHl7Bytes(bytes);
         let messages: string[];
         try {
-          messages = splitBatch(text).messages;
+          const batch = splitBatch(text);
+          for (const warning of batch.warnings) ctx.logger.warn({ file: name, warning }, 'file source: batch envelope does not match its contents');
+          messages = batch.messages;
         } catch {
           messages = [text]; // the channel stores it as ERROR with the parse error
         }
+        // An empty file, or a batch envelope without messages: stored as ERROR (and the file
+        // moved to errorDir) like any input that is not a message, not moved away in silence.
+        if (messages.length === 0) messages = [text];
         let rejected = 0;
         let unstored = false;
         for (let i = 0; i < messages.length; i++) {
