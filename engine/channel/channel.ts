@@ -164,7 +164,8 @@ export class Channel {
     };
 
     // Copies that arrive while this message is in intake wait for its answer (DuplicateCheck).
-    const claim = this.def.duplicates.enabled && controlId ? await this.duplicates.check(sender, controlId, receivedAt) : undefined;
+    // A reprocess handed on by another channel is meant to go through again.
+    const claim = this.def.duplicates.enabled && controlId && !meta.reprocess ? await this.duplicates.check(sender, controlId, receivedAt) : undefined;
     if (claim?.original) {
       const duplicateOf = claim.original;
       try {
@@ -297,7 +298,9 @@ export class Channel {
     }
     const env: Envelope = {
       id: m.id, channel: this.name, receivedAt: m.receivedAt, source: { kind: m.sourceKind, peer: m.peer, controlId: m.controlId, sender: m.sender },
-      raw: bytes, content: input.content, key: m.orderingKey ?? '', warnings: [], stages: [{ stage: 'resumed', at: Date.now() }],
+      raw: bytes, content: input.content, key: m.orderingKey ?? '', warnings: [], stages: [{ stage: raw ? 'reprocess' : 'resumed', at: Date.now() }],
+      // Given the raw bytes: reprocess(), the user's request (recovery reads them from the store).
+      reprocess: raw !== undefined,
     };
     return this.process(env, work);
   }

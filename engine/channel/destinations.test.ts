@@ -321,6 +321,21 @@ describe('channel destination', () => {
     expect(sink.bodies).toHaveLength(1);
   });
 
+  it('a reprocess in A goes through B again (not taken there for a duplicate); a plain resend still is one', async () => {
+    const { engine, sink, send } = await twoChannels({ startB: true });
+    await send.send(adt('C6', 'MRN1'));
+    const a = await messageOf(engine.store, 'C6', 'A');
+    await untilStatus(engine.store, a.id, 'SENT');
+    await eventually(() => sink.bodies.length === 1, 5_000, 'first delivery from B');
+    await engine.reprocess(a.id, 'mapping fixed');
+    await eventually(() => sink.bodies.length === 2, 5_000, 'B delivered the reprocess');
+    const inB = await engine.store.search({ channel: 'B', controlId: 'C6' });
+    expect(inB.map((m) => m.status).sort()).toEqual(['SENT', 'SENT']);
+    await send.send(adt('C6', 'MRN1')); // the sender's resend: a duplicate in A, so B sees nothing new
+    await sleep(200);
+    expect(sink.bodies).toHaveLength(2);
+  });
+
   it('B rejecting the message (a step made it unparsable) is a permanent error in A', async () => {
     const { url } = await httpSink();
     const engine = await startEngine([

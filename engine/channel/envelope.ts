@@ -43,6 +43,8 @@ export interface Envelope {
   key?: string;
   readonly warnings: Warning[];
   readonly stages: StageRecord[];
+  /** This run is a reprocess the user asked for (not a first run, nor recovery after a stop). */
+  readonly reprocess?: boolean;
 }
 
 /** Returned by a filter or step to drop the message (recorded as FILTERED). */

@@ -15,6 +15,11 @@ export interface SourceMeta {
    * of parsing again. Its steps edit it in place, so the source must not read it afterwards.
    */
   readonly parsed?: Hl7Message;
+  /**
+   * A reprocess handed on by another channel (`channel` destination): the user asked for it to
+   * go through again, so it is not taken for a duplicate of its first run here.
+   */
+  readonly reprocess?: boolean;
 }
 
 /**

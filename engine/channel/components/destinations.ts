@@ -170,7 +170,7 @@ registerComponent({
 
 /** What the `channel` destination needs from the engine. */
 export interface ChannelLookup {
-  intakeOf(channel: string): ((raw: Uint8Array, meta: { kind: string; peer?: string; signal?: AbortSignal }) => Promise<{ status: string; text?: string }>) | undefined;
+  intakeOf(channel: string): ((raw: Uint8Array, meta: { kind: string; peer?: string; signal?: AbortSignal; reprocess?: boolean }) => Promise<{ status: string; text?: string }>) | undefined;
 }
 
 registerComponent({
@@ -183,7 +183,7 @@ registerComponent({
       const intake = (ctx.engine as ChannelLookup | undefined)?.intakeOf(o.channel);
       if (!intake) return transient(`channel "${o.channel}" is not running`);
       // The signal lets this queue's stop() end a wait for room in a full target channel.
-      const outcome = await intake(Buffer.from(contentText(env.content), 'utf8'), { kind: 'channel', peer: ctx.channel, signal: sendCtx.signal });
+      const outcome = await intake(Buffer.from(contentText(env.content), 'utf8'), { kind: 'channel', peer: ctx.channel, signal: sendCtx.signal, reprocess: env.reprocess });
       if (outcome.status === 'accepted') return sent(outcome.text);
       return outcome.status === 'rejected' ? permanent(`rejected by channel ${o.channel}: ${outcome.text ?? ''}`) : transient(`channel ${o.channel}: ${outcome.text ?? 'error'}`);
     },
