@@ -21,7 +21,7 @@ import { MllpListener, defaultReply } from '../engine/mllp/index.js';
 
 const fsync = process.argv[2] !== 'NORMAL';
 const flush = process.env.BENCH_MINIMAL_FLUSH !== '0';
-const files_ = process.env.BENCH_MINIMAL_FILES !== '0';
+const writeFiles = process.env.BENCH_MINIMAL_FILES !== '0';
 // BENCH_E2E_OUT_ROOT=<dir>: everything there instead of the temp dir (as bench/engine-server.ts).
 const root = process.env.BENCH_E2E_OUT_ROOT ?? os.tmpdir();
 mkdirSync(root, { recursive: true });
@@ -68,7 +68,7 @@ function flushDelivered(): void {
 async function deliver(m: Intake): Promise<void> {
   m.message.set('MSH-5', 'ARCHIVE');
   const text = m.message.toString();
-  if (files_) await writeFile(path.join(outDir, `${m.id}.hl7`), text, flush ? { flush: true } : {});
+  if (writeFiles) await writeFile(path.join(outDir, `${m.id}.hl7`), text, flush ? { flush: true } : {});
   if (delivered.length === 0) setImmediate(flushDelivered);
   delivered.push(m.id);
 }

@@ -50,25 +50,24 @@ describe('the example setup (sluice.yaml and channels/), as the README runs it',
     cleanups.push(async () => { child.kill('SIGKILL'); await exited; });
     await eventually(() => CHANNELS.every((c) => output.includes(`${c}: mllp 127.0.0.1:`)) || child.exitCode !== null, 30_000, `engine start: ${output}`);
 
+    /** Sends `text` to the example listening on `examplePort`; resolves with the one file it led to in data/out/<sub>. */
+    const sendAndFile = async (examplePort: number, text: string, sub: string): Promise<ReturnType<typeof parseHl7>> => {
+      const sender = new MllpSender({ host: '127.0.0.1', port: ports.get(examplePort)! });
+      cleanups.push(() => sender.close());
+      expect((await sender.send(text)).code).toBe('AA');
+      const out = path.join(dir, 'data', 'out', sub);
+      await eventually(async () => (await files(out)).length === 1, 10_000, `a file in data/out/${sub}: ${output}`);
+      const [file] = await files(out);
+      return parseHl7(await readFile(path.join(out, file!), 'utf8'));
+    };
+
     const adt = await readFile(path.join(ROOT, 'test/fixtures/v2-fhir/ms__ADT_A01__ADT-A01-01.hl7'), 'utf8');
-    const adtSender = new MllpSender({ host: '127.0.0.1', port: ports.get(2575)! });
-    cleanups.push(() => adtSender.close());
-    expect((await adtSender.send(adt)).code).toBe('AA');
-    const adtDir = path.join(dir, 'data', 'out', 'adt');
-    await eventually(async () => (await files(adtDir)).length === 1, 10_000, `a file in data/out/adt: ${output}`);
-    const [adtFile] = await files(adtDir);
-    const filed = parseHl7(await readFile(path.join(adtDir, adtFile!), 'utf8'));
+    const filed = await sendAndFile(2575, adt, 'adt');
     expect(filed.get('MSH-5')).toBe('ARCHIVE'); // the channel's step ran
     expect(filed.controlId).toBe(parseHl7(adt).controlId);
 
     const oru = 'MSH|^~\\&|LAB|HOSP|EHR|HOSP|20240101120000||ORU^R01|EX-ORU-1|P|2.5.1\rPID|1||MRN9^^^HOSP^MR||DOE^JOHN\rOBR|1||ORD1|GLU^Glucose\rOBX|1|NM|GLU^Glucose||5.4|mmol/L|||||F\r';
-    const labSender = new MllpSender({ host: '127.0.0.1', port: ports.get(2576)! });
-    cleanups.push(() => labSender.close());
-    expect((await labSender.send(oru)).code).toBe('AA');
-    const lisDir = path.join(dir, 'data', 'out', 'lis');
-    await eventually(async () => (await files(lisDir)).length === 1, 10_000, `a file in data/out/lis: ${output}`);
-    const [lisFile] = await files(lisDir);
-    expect(parseHl7(await readFile(path.join(lisDir, lisFile!), 'utf8')).get('MSH-6')).toBe('LIS');
+    expect((await sendAndFile(2576, oru, 'lis')).get('MSH-6')).toBe('LIS');
 
     child.kill('SIGINT');
     expect(await exited).toBe(0);

@@ -69,8 +69,8 @@ export class DestinationQueue {
     // the same key that waits to retry (or, see hold(), once the one ahead starts to). Else a
     // sender waiting for its answer (respondFrom: delivered) would wait out another message's
     // whole retry schedule, and with MLLP, every patient behind it on that connection too.
-    const fresh = !prior?.attempts && prior?.nextAttemptAt === undefined;
-    if ((this.policy.mode === 'always' && fresh) || (this.retrying.get(key) ?? 0) > 0) this.markQueued(waiting, this.policy.mode !== 'always' || !fresh);
+    const queuedByPolicy = this.policy.mode === 'always' && !prior?.attempts && prior?.nextAttemptAt === undefined;
+    if (queuedByPolicy || (this.retrying.get(key) ?? 0) > 0) this.markQueued(waiting, !queuedByPolicy);
     let lane = this.waiting.get(key);
     if (!lane) this.waiting.set(key, (lane = new Set()));
     lane.add(waiting);

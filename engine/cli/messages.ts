@@ -48,15 +48,16 @@ export async function messagesCommand(argv: string[], out: NodeJS.WritableStream
     if (action === 'reprocess') {
       const via = reprocessVia(loaded.engine, values.admin, out);
       // Every match, not just the first page of them: --limit caps the count only when given.
-      const pages = positionals.length ? [positionals] : matches(store, filter, limit ?? Infinity);
+      // A filter's matches come with their status; ids given by hand are looked up one by one.
+      const pages = positionals.length ? [positionals.map((id) => ({ id }))] : matches(store, filter, limit ?? Infinity);
       const counts = { engine: 0, marked: 0, refused: 0, missing: 0 };
       for await (const ids of pages) {
         // One page's marks are submitted together, so the store commits them as one group.
-        const results = await Promise.allSettled(ids.map((id) => reprocessOne(store, via, id, out)));
+        const results = await Promise.allSettled(ids.map((m) => reprocessOne(store, via, m, out)));
         results.forEach((r, i) => {
           if (r.status === 'fulfilled') { counts[r.value]++; return; }
           if (!(r.reason instanceof MessageNotFoundError)) throw r.reason;
-          out.write(`${ids[i]}: not found\n`);
+          out.write(`${ids[i]!.id}: not found\n`);
           counts.missing++;
         });
       }
@@ -71,6 +72,12 @@ export async function messagesCommand(argv: string[], out: NodeJS.WritableStream
   } finally {
     await store.close();
   }
+}
+
+/** A message to reprocess: its status when a search already read it. */
+interface Match {
+  readonly id: string;
+  readonly status?: MessageStatus;
 }
 
 interface Via {
@@ -93,7 +100,8 @@ function reprocessVia(engine: EngineConfig, url: string | undefined, out: NodeJS
  * in a stopped channel, and says why); when no engine answers at all, it is marked in the
  * store for the channel's next start.
  */
-async function reprocessOne(store: MessageStore, via: Via, id: string, out: NodeJS.WritableStream): Promise<'engine' | 'marked' | 'refused'> {
+async function reprocessOne(store: MessageStore, via: Via, match: Match, out: NodeJS.WritableStream): Promise<'engine' | 'marked' | 'refused'> {
+  const { id } = match;
   if (via.target) {
     try {
       const { status, body } = await callAdmin(via.target, 'POST', `/api/messages/${encodeURIComponent(id)}/reprocess`);
@@ -108,10 +116,10 @@ async function reprocessOne(store: MessageStore, via: Via, id: string, out: Node
   }
   // As the engine does: an unfinished message may still be retrying in a running engine's
   // memory; marking it would clear its deliveries (a SENT one included) and send it again.
-  const current = await store.get(id);
-  if (!current) throw new MessageNotFoundError(id);
-  if (PENDING_STATUSES.includes(current.status)) {
-    out.write(`${id}: refused: still in progress (${current.status}); only finished messages (SENT, ERROR, FILTERED) are reprocessed\n`);
+  const status = match.status ?? (await store.get(id))?.status;
+  if (!status) throw new MessageNotFoundError(id);
+  if (PENDING_STATUSES.includes(status)) {
+    out.write(`${id}: refused: still in progress (${status}); only finished messages (SENT, ERROR, FILTERED) are reprocessed\n`);
     return 'refused';
   }
   await store.markForReprocess(id, 'reprocess requested from the command line');
@@ -126,17 +134,17 @@ function hasFilter(f: MessageFilter): boolean {
 const PAGE = 100;
 
 /**
- * The ids of every message matching `filter` (at most `limit`), newest first, a page at a time.
+ * Every message matching `filter` (at most `limit`), newest first, a page at a time.
  * Paging is by id (`before`), so marking a page (which changes its status) cannot shift the
  * next one, and messages received after the first page are not included.
  */
-async function* matches(store: MessageStore, filter: MessageFilter, limit: number): AsyncGenerator<string[]> {
+async function* matches(store: MessageStore, filter: MessageFilter, limit: number): AsyncGenerator<Match[]> {
   let before: string | undefined;
   let left = limit;
   while (left > 0) {
     const size = Math.min(PAGE, left);
     const page = await store.search({ ...filter, before, limit: size });
-    if (page.length) yield page.map((m) => m.id);
+    if (page.length) yield page.map((m) => ({ id: m.id, status: m.status }));
     if (page.length < size) return;
     left -= page.length;
     before = page[page.length - 1]!.id;

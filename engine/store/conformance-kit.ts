@@ -1,5 +1,5 @@
 /** Harness types and helpers shared by the conformance suite's files. */
-import { afterEach, beforeEach } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import type { OpenStoreOptions } from './index.js';
 import type { MessageStore, NewMessage, StoreStats } from './types.js';
 
@@ -54,3 +54,16 @@ export function useStore(harness: StoreHarness, options?: StoreOpenOptions): { r
   return ctx;
 }
 
+/**
+ * After a version 1 store (one content, 'old run', stage transformed) was opened and migrated:
+ * its content is run 0, a save of the same run joins it, and a reprocess adds run 1.
+ */
+export async function expectContentRunsAfterMigration(store: MessageStore, id: string): Promise<void> {
+  await store.saveContent(id, 'sent', 'old run sent', 'text/plain', 'd');
+  await store.markForReprocess(id);
+  await store.saveContent(id, 'transformed', 'new run', 'text/plain');
+  const contents = (await store.get(id))!.contents;
+  expect(contents.map((c) => [c.run, c.stage, Buffer.from(c.content).toString()])).toEqual([
+    [0, 'transformed', 'old run'], [0, 'sent', 'old run sent'], [1, 'transformed', 'new run'],
+  ]);
+}

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { dropSchema, PG_URL } from '../../test/helpers/pg.js';
 import { describeStore, type StoreHarness, type TestStore } from './conformance.js';
+import { expectContentRunsAfterMigration } from './conformance-kit.js';
 import { openStore } from './index.js';
 import { PostgresStore } from './postgres.js';
 
@@ -199,13 +200,7 @@ suite('postgres', () => {
       const store = new PostgresStore({ url: URL, schema });
       await store.init();
       try {
-        await store.saveContent(id, 'sent', 'old run sent', 'text/plain', 'd');
-        await store.markForReprocess(id);
-        await store.saveContent(id, 'transformed', 'new run', 'text/plain');
-        const contents = (await store.get(id))!.contents;
-        expect(contents.map((c) => [c.run, c.stage, Buffer.from(c.content).toString()])).toEqual([
-          [0, 'transformed', 'old run'], [0, 'sent', 'old run sent'], [1, 'transformed', 'new run'],
-        ]);
+        await expectContentRunsAfterMigration(store, id);
       } finally {
         await store.close();
       }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { describeStore, type StoreHarness, type TestStore } from './conformance.js';
+import { expectContentRunsAfterMigration } from './conformance-kit.js';
 import { openStore } from './index.js';
 import { SqliteStore } from './sqlite.js';
 
@@ -71,14 +72,8 @@ describe('sqlite specifics', () => {
       const store = new SqliteStore({ dataDir: dir });
       await store.init();
       try {
-        await store.saveContent(id, 'sent', 'old run sent', 'text/plain', 'd');
-        await store.markForReprocess(id);
-        await store.saveContent(id, 'transformed', 'new run', 'text/plain');
-        const contents = (await store.get(id))!.contents;
-        expect(contents.map((c) => [c.run, c.stage, Buffer.from(c.content).toString()])).toEqual([
-          [0, 'transformed', 'old run'], [0, 'sent', 'old run sent'], [1, 'transformed', 'new run'],
-        ]);
-        expect(contents[0]!.createdAt).toBe(5);
+        await expectContentRunsAfterMigration(store, id);
+        expect((await store.get(id))!.contents[0]!.createdAt).toBe(5);
       } finally {
         await store.close();
       }
